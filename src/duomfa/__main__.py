@@ -1,0 +1,3 @@
+from duomfa.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,322 @@
+"""The `duomfa` command: the local stack, the MFA service and its admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from duomfa import __version__
+
+
+class CommandError(Exception):
+    """A command that cannot do what was asked; the message says why and what to do."""
+
+
+def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2))
+    else:
+        print(text)
+
+
+def _policy(args: argparse.Namespace):
+    from duomfa.mfaservice.service import Policy
+
+    if args.lockout_threshold < 0:
+        raise CommandError("--lockout-threshold must be 0 (no lockout) or more")
+    if args.push_timeout <= 0 or args.long_poll <= 0:
+        raise CommandError("--push-timeout and --long-poll must be positive")
+    return Policy(new_user_policy=args.new_user_policy, lockout_threshold=args.lockout_threshold,
+                  push_timeout=args.push_timeout, long_poll=args.long_poll)
+
+
+def _add_policy_options(parser: argparse.ArgumentParser) -> None:
+    from duomfa.mfaservice.service import NEW_USER_POLICIES
+
+    parser.add_argument("--new-user-policy", choices=NEW_USER_POLICIES, default="enroll",
+                        help="what preauth answers for a user it does not know (default: enroll)")
+    parser.add_argument("--lockout-threshold", type=int, default=10,
+                        help="consecutive failures that lock a user out; 0 turns lockout off (default: 10)")
+    parser.add_argument("--push-timeout", type=float, default=60.0,
+                        help="seconds before an unanswered push or call is denied as timed out (default: 60)")
+    parser.add_argument("--long-poll", type=float, default=15.0,
+                        help="longest /auth_status waits for a decision, in seconds (default: 15)")
+
+
+# duomfa mfa serve
+def cmd_mfa_serve(args: argparse.Namespace) -> int:
+    from duomfa.mfaservice.server import serve_forever
+
+    policy = _policy(args)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(args.data, args.host, args.port, policy))
+    return 0
+
+
+# duomfa mfa app …
+def _admin(args: argparse.Namespace):
+    from duomfa.mfaservice.admin import Admin
+
+    return Admin(args.data)
+
+
+def cmd_app_add(args: argparse.Namespace) -> int:
+    admin = _admin(args)
+    result = admin.add_app(args.name)
+    _emit(args, result, "\n".join([
+        f"integration {result['name']} created",
+        f"  ikey     {result['ikey']}",
+        f"  skey     {result['skey']}",
+        f"  api_host {result['api_host']}",
+        f"  ca_cert  {result['ca_cert']}",
+    ]))
+    return 0
+
+
+def cmd_app_list(args: argparse.Namespace) -> int:
+    result = _admin(args).list_apps()
+    lines = [f"{i['name']:<24} {i['ikey']}  {i['api_host']}" for i in result["integrations"]]
+    _emit(args, result, "\n".join(lines) or "no integrations (add one with `duomfa mfa app add NAME`)")
+    return 0
+
+
+def cmd_app_remove(args: argparse.Namespace) -> int:
+    result = _admin(args).remove_app(args.name)
+    _emit(args, result, f"integration {args.name} removed")
+    return 0
+
+
+# duomfa mfa user …
+def _qr_text(uri: str) -> str:
+    import io
+
+    import segno
+
+    buffer = io.StringIO()
+    segno.make(uri, error="m").terminal(out=buffer, compact=True)
+    return buffer.getvalue()
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    result = _admin(args).add_user(args.username, totp=args.totp, push=args.push, phone=args.phone)
+    lines = [f"user {result['username']} ({result['user_id']}) added"]
+    for device in result["devices"]:
+        lines.append(f"  device {device['device']}: {', '.join(device.get('capabilities', [])) or 'token'}")
+        lines.append(f"  device page: {device['device_page']}")
+    if "totp_uri" in result:
+        lines.append(f"  TOTP: {result['totp_uri']}")
+        lines.append("  scan this with an authenticator app:")
+        lines.append(_qr_text(result["totp_uri"]))
+    _emit(args, result, "\n".join(lines))
+    return 0
+
+
+def cmd_user_status(args: argparse.Namespace) -> int:
+    result = _admin(args).set_status(args.username, args.status)
+    _emit(args, result, f"user {result['username']} is now {result['status']}")
+    return 0
+
+
+def cmd_user_unlock(args: argparse.Namespace) -> int:
+    result = _admin(args).unlock(args.username)
+    _emit(args, result, f"user {result['username']} unlocked"
+          + ("" if result["was_locked_out"] else " (was not locked out)"))
+    return 0
+
+
+def cmd_user_bypass_codes(args: argparse.Namespace) -> int:
+    result = _admin(args).bypass_codes(args.username, args.count)
+    _emit(args, result, f"bypass codes for {result['username']} (each works once; older ones no longer work):\n  "
+          + "\n  ".join(result["bypass_codes"]))
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    result = _admin(args).list_users()
+    lines = []
+    for user in result["users"]:
+        flags = " LOCKED OUT" if user["locked_out"] else ""
+        lines.append(f"{user['username']:<24} {user['user_id']}  {user['status']:<8} "
+                     f"{len(user['devices'])} device(s){flags}")
+    _emit(args, result, "\n".join(lines) or "no users (add one with `duomfa mfa user add USER`)")
+    return 0
+
+
+def cmd_user_show(args: argparse.Namespace) -> int:
+    result = _admin(args).show_user(args.username)
+    lines = [f"{result['username']} ({result['user_id']}): {result['status']}"
+             + (", locked out" if result["locked_out"] else "")]
+    for device in result["devices"]:
+        lines.append(f"  {device['device']} {device['type']}: {device['device_page']}")
+    _emit(args, result, "\n".join(lines))
+    return 0
+
+
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    result = _admin(args).remove_user(args.username)
+    _emit(args, result, f"user {result['username']} removed")
+    return 0
+
+
+def cmd_hotp_add(args: argparse.Namespace) -> int:
+    result = _admin(args).add_hotp(args.username, args.secret, args.counter)
+    _emit(args, result, f"HOTP token {result['device']['device']} added for {result['username']}")
+    return 0
+
+
+def cmd_push_answer(args: argparse.Namespace) -> int:
+    result = _admin(args).answer_push(args.username, approve=args.decision == "approve", txid=args.txid)
+    verb = "approved" if result["result"] == "allow" else "denied"
+    _emit(args, result, f"{verb} request {result['txid']} for {result['username']}")
+    return 0
+
+
+def cmd_mfa_log(args: argparse.Namespace) -> int:
+    from duomfa.mfaservice.admin import read_auth_log
+
+    entries = read_auth_log(args.data, args.user)
+    if args.limit:
+        entries = entries[-args.limit:]
+    if args.json:
+        print(json.dumps({"entries": entries}, indent=2))
+        return 0
+    import datetime
+
+    for entry in entries:
+        when = datetime.datetime.fromtimestamp(entry.get("time", 0), datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when} {entry.get('event', ''):<6} {entry.get('username', ''):<16} {entry.get('factor', '') or '':<9}"
+              f"{entry.get('result', ''):<6} {entry.get('reason', '')}  ip={entry.get('ipaddr', '') or '-'}"
+              + (f" txid={entry['txid']}" if entry.get("txid") else ""))
+    return 0
+
+
+# duomfa up
+def cmd_up(args: argparse.Namespace) -> int:
+    from duomfa.stack import run_stack
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_stack(args))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="duomfa", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"duomfa {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", metavar="DIR",
+                       help="the MFA service's data directory (default: a per-user directory, printed at start)")
+
+    def json_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
+
+    up = commands.add_parser("up", help="run the local stack: MFA service, demo integration and demo user")
+    data_option(up)
+    up.add_argument("--mfa-port", type=int, default=8443, help="HTTPS port of the MFA service (default: 8443)")
+    _add_policy_options(up)
+    up.set_defaults(func=cmd_up)
+
+    mfa = commands.add_parser("mfa", help="the local Duo-compatible MFA service").add_subparsers(
+        dest="mfa_command", required=True, metavar="COMMAND")
+
+    serve = mfa.add_parser("serve", help="run the HTTPS Auth API service")
+    data_option(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8443, help="port to listen on (default: 8443)")
+    _add_policy_options(serve)
+    serve.set_defaults(func=cmd_mfa_serve)
+
+    app = mfa.add_parser("app", help="integrations (ikey/skey pairs)").add_subparsers(
+        dest="app_command", required=True, metavar="COMMAND")
+    p = app.add_parser("add", help="create an integration and print its keys")
+    p.add_argument("name")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_app_add)
+    p = app.add_parser("list", help="list integrations")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_app_list)
+    p = app.add_parser("remove", help="remove an integration")
+    p.add_argument("name")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_app_remove)
+
+    user = mfa.add_parser("user", help="users and their devices").add_subparsers(
+        dest="user_command", required=True, metavar="COMMAND")
+    p = user.add_parser("add", help="add a user with a device (default: --totp --push)")
+    p.add_argument("username")
+    p.add_argument("--totp", action="store_true", help="the device shows TOTP passcodes (authenticator app)")
+    p.add_argument("--push", action="store_true", help="the device approves pushes on its device page")
+    p.add_argument("--phone", metavar="NUMBER", help="the device takes calls and SMS passcodes at NUMBER")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_user_add)
+    p = user.add_parser("status", help="set a user's status")
+    p.add_argument("username")
+    p.add_argument("status", choices=("active", "bypass", "disabled"))
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_user_status)
+    p = user.add_parser("unlock", help="clear a lockout after too many failures")
+    p.add_argument("username")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_user_unlock)
+    p = user.add_parser("bypass-codes", help="issue one-time bypass codes (replacing older ones)")
+    p.add_argument("username")
+    p.add_argument("--count", type=int, default=10, help="how many (default: 10)")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_user_bypass_codes)
+    p = user.add_parser("list", help="list users")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_user_list)
+    p = user.add_parser("show", help="show a user and the links to their device pages")
+    p.add_argument("username")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_user_show)
+    p = user.add_parser("remove", help="remove a user and their devices")
+    p.add_argument("username")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_user_remove)
+
+    hotp = mfa.add_parser("hotp", help="hardware HOTP tokens").add_subparsers(
+        dest="hotp_command", required=True, metavar="COMMAND")
+    p = hotp.add_parser("add", help="add a hardware token (RFC 4226) to a user")
+    p.add_argument("username")
+    p.add_argument("--secret", required=True, metavar="HEX", help="the token's seed, in hex")
+    p.add_argument("--counter", type=int, default=0, help="the token's current counter (default: 0)")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_hotp_add)
+
+    push = mfa.add_parser("push", help="answer a pending push or call").add_subparsers(
+        dest="push_command", required=True, metavar="COMMAND")
+    for decision in ("approve", "deny"):
+        p = push.add_parser(decision, help=f"{decision} the user's newest pending request")
+        p.add_argument("username")
+        p.add_argument("--txid", help="answer this request rather than the newest")
+        data_option(p), json_option(p)
+        p.set_defaults(func=cmd_push_answer, decision=decision)
+
+    p = mfa.add_parser("log", help="read the authentication log")
+    p.add_argument("--user", help="only this user's entries")
+    p.add_argument("--limit", type=int, default=0, help="only the last N entries")
+    data_option(p), json_option(p)
+    p.set_defaults(func=cmd_mfa_log)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from duomfa.mfaservice.datadir import DataDirError
+    from duomfa.mfaservice.store import StoreError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CommandError, DataDirError, StoreError) as exc:
+        print(f"duomfa: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"duomfa: error: {exc}", file=sys.stderr)
+        return 1

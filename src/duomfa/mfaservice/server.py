@@ -1,0 +1,101 @@
+"""Running the MFA service: open the data directory, prepare TLS, serve the Auth API and device pages."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+from duomfa.mfaservice import api, devicepage
+from duomfa.mfaservice.auditlog import AuditLog
+from duomfa.mfaservice.datadir import DataDir, open_data_dir
+from duomfa.mfaservice.service import MfaService, Policy
+from duomfa.mfaservice.store import Store
+from duomfa.mfaservice.tls import ensure_server_cert, server_names, server_ssl_context
+from duomfa.signals import wait_for_stop_signal
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8443
+
+
+def api_host(host: str, port: int) -> str:
+    """What a client puts in its api_host: the name it connects to, with the port unless it is 443."""
+    name = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
+    if ":" in name:
+        name = f"[{name}]"
+    return name if port == 443 else f"{name}:{port}"
+
+
+def recorded_api_host(store: Store) -> str:
+    """The api_host of the address the service was last started on (the default before its first start)."""
+    host = store.get_setting("listen_host", DEFAULT_HOST) or DEFAULT_HOST
+    port = int(store.get_setting("listen_port", str(DEFAULT_PORT)) or DEFAULT_PORT)
+    return api_host(host, port)
+
+
+def build_app(service: MfaService) -> web.Application:
+    app = web.Application(client_max_size=api.MAX_BODY_BYTES)
+    app[api.SERVICE_KEY] = service
+    api.add_routes(app)
+    devicepage.add_routes(app)
+
+    async def lifecycle(app: web.Application):
+        await service.broker.start()
+        yield
+        await service.broker.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+@dataclass
+class RunningService:
+    data_dir: DataDir
+    store: Store
+    service: MfaService
+    runner: web.AppRunner
+    api_host: str
+    port: int
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        self.store.close()
+
+
+async def start_service(data_path: Path | str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                        policy: Policy = Policy(), echo: TextIO | None = None) -> RunningService:
+    data_dir = open_data_dir(data_path)
+    store = Store(data_dir.database)
+    ensure_server_cert(data_dir, server_names(host))
+    store.prune(older_than=time.time() - 86400)
+    service = MfaService(store, AuditLog(data_dir.auth_log, echo=echo), policy, base_url="")
+    runner = web.AppRunner(build_app(service), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=server_ssl_context(data_dir), backlog=1024)
+    await site.start()
+    bound_port = port
+    if port == 0:
+        server = site._server  # the ephemeral port the OS picked
+        bound_port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    store.set_setting("listen_host", host)
+    store.set_setting("listen_port", str(bound_port))
+    service.base_url = f"https://{api_host(host, bound_port)}"
+    return RunningService(data_dir, store, service, runner, api_host(host, bound_port), bound_port)
+
+
+async def serve_forever(data_path: Path | str | None, host: str, port: int, policy: Policy,
+                        out: TextIO = sys.stdout) -> None:
+    running = await start_service(data_path, host, port, policy, echo=out)
+    print(f"duomfa MFA service: data directory {running.data_dir.path}", file=out)
+    print(f"duomfa MFA service: CA certificate {running.data_dir.ca_cert}", file=out)
+    print(f"duomfa MFA service: listening on https://{running.api_host} "
+          f"(Auth API v2; device pages under /device/)", file=out, flush=True)
+    try:
+        signum = await wait_for_stop_signal()
+        print(f"duomfa MFA service: stopping ({signum.name})", file=out, flush=True)
+    finally:
+        await running.close()

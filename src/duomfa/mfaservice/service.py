@@ -1,0 +1,398 @@
+"""What the Auth API endpoints decide: preauth, auth, auth_status, enroll — Duo's parameters and answers.
+
+Transport-free: handlers in `api` pass parsed parameters in and send back what comes out, so this is where the
+policy lives (lockout, bypass, replay, push timeouts), readable without HTTP around it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+import urllib.parse
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from duomfa.mfaservice import otp
+from duomfa.mfaservice.auditlog import AuditLog
+from duomfa.mfaservice.push import PushBroker
+from duomfa.mfaservice.store import Device, Integration, Store, Transaction, User
+
+SUCCESS_MSG = "Success. Logging you in..."
+DENIED_MSG = "Login request denied."
+WRONG_PASSCODE_MSG = "Incorrect passcode. Please try again."
+SMS_SENT_MSG = "New SMS passcodes sent."
+PUSHED_MSG = "Pushed a login request to your device..."
+LOCKED_OUT_MSG = "Your account has been locked out due to excessive authentication failures."
+DISABLED_MSG = "Your account is disabled."
+BYPASS_MSG = "Allowing bypass user"
+UNKNOWN_ALLOWED_MSG = "Allowing unknown user"
+UNKNOWN_DENIED_MSG = "Access denied for unknown user"
+ENROLL_MSG = "Enroll an authentication device to proceed"
+ACTIVE_MSG = "Account is active"
+
+SMS_BATCH = 10
+SMS_DIGITS = 7
+BYPASS_DIGITS = 9
+PORTAL_VALID_SECS = 300
+NEW_USER_POLICIES = ("enroll", "allow", "deny")
+
+
+class ApiError(Exception):
+    """A request Duo would refuse: HTTP status, Duo code, message and optional detail."""
+
+    def __init__(self, http_status: int, code: int, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+
+def missing(name: str) -> ApiError:
+    return ApiError(400, 40001, "Missing required request parameters", name)
+
+
+def invalid(detail: str) -> ApiError:
+    return ApiError(400, 40002, "Invalid request parameters", detail)
+
+
+@dataclass(frozen=True)
+class Policy:
+    new_user_policy: str = "enroll"
+    lockout_threshold: int = 10  # consecutive failures; 0 turns lockout off
+    push_timeout: float = 60.0
+    long_poll: float = 15.0  # longest an /auth_status call waits for a decision
+
+
+def masked_number(number: str) -> str:
+    digits = [c for c in number if c.isdigit()]
+    return f"XXX-XXX-{''.join(digits[-4:])}" if len(digits) >= 4 else ""
+
+
+def describe_device(device: Device) -> dict[str, Any]:
+    """A device as preauth lists it."""
+    if device.type == "token":
+        return {"device": device.device_id, "type": "token", "name": device.name}
+    number = masked_number(device.number)
+    return {
+        "device": device.device_id,
+        "type": "phone",
+        "number": number,
+        "name": device.name,
+        "display_name": f"{device.name} ({number})" if number else device.name,
+        "capabilities": device.capabilities(),
+    }
+
+
+def parse_pushinfo(pushinfo: str) -> list[tuple[str, str]]:
+    return urllib.parse.parse_qsl(pushinfo, keep_blank_values=True)
+
+
+class MfaService:
+    def __init__(self, store: Store, auth_log: AuditLog, policy: Policy, base_url: str):
+        self.store = store
+        self.auth_log = auth_log
+        self.policy = policy
+        self.base_url = base_url.rstrip("/")
+        self.broker = PushBroker(store, self._out_of_band_decided)
+        secret = store.get_setting("portal_key")
+        if secret is None:
+            secret = secrets.token_hex(32)
+            store.set_setting("portal_key", secret)
+        self._portal_key = bytes.fromhex(secret)
+
+    # helpers
+    def device_page_url(self, device: Device) -> str:
+        return f"{self.base_url}/device/{device.page_token}"
+
+    def _log_auth(self, integration: Integration | None, username: str, factor: str, result: str, status: str,
+                  reason: str, ipaddr: str, txid: str | None = None, device: str | None = None) -> None:
+        self.auth_log.write(
+            "auth", integration=integration.name if integration else None, username=username, factor=factor,
+            result=result, status=status, reason=reason, ipaddr=ipaddr, txid=txid, device=device,
+        )
+
+    def _find_user(self, params: Mapping[str, str]) -> tuple[User | None, str]:
+        username, user_id = params.get("username"), params.get("user_id")
+        if username and user_id:
+            raise invalid("username and user_id are exclusive")
+        if user_id:
+            user = self.store.user_by_id(user_id)
+            if user is None:
+                raise invalid("user_id")
+            return user, user.username
+        if not username:
+            raise missing("username")
+        return self.store.user_by_name(username), username
+
+    def portal_url(self, ikey: str, username: str) -> str:
+        expires = int(time.time()) + PORTAL_VALID_SECS
+        payload = f"{expires}:{username}".encode("utf-8")
+        mac = hmac.new(self._portal_key, payload, hashlib.sha256).hexdigest()[:32]
+        code = base64.urlsafe_b64encode(payload).decode("ascii").rstrip("=")
+        return f"{self.base_url}/portal?" + urllib.parse.urlencode({"code": f"{code}.{mac}", "akey": ikey})
+
+    def portal_username(self, code: str) -> str | None:
+        """The username a self-enrollment link was issued for, if the link is genuine and not expired."""
+        encoded, _, mac = code.partition(".")
+        try:
+            payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except ValueError:
+            return None
+        expected = hmac.new(self._portal_key, payload, hashlib.sha256).hexdigest()[:32]
+        if not hmac.compare_digest(expected, mac):
+            return None
+        expires, _, username = payload.decode("utf-8", "replace").partition(":")
+        if not expires.isdigit() or int(expires) < time.time():
+            return None
+        return username
+
+    # /preauth
+    def preauth(self, integration: Integration, params: Mapping[str, str]) -> dict[str, Any]:
+        user, username = self._find_user(params)
+        if user is None:
+            policy = self.policy.new_user_policy
+            if policy == "allow":
+                return {"result": "allow", "status_msg": UNKNOWN_ALLOWED_MSG}
+            if policy == "deny":
+                return {"result": "deny", "status_msg": UNKNOWN_DENIED_MSG}
+            return {"result": "enroll", "status_msg": ENROLL_MSG,
+                    "enroll_portal_url": self.portal_url(integration.ikey, username)}
+        if user.status == "disabled":
+            return {"result": "deny", "status_msg": DISABLED_MSG}
+        if user.locked_out:
+            return {"result": "deny", "status_msg": LOCKED_OUT_MSG}
+        if user.status == "bypass":
+            return {"result": "allow", "status_msg": BYPASS_MSG}
+        devices = self.store.devices_of(user.user_id)
+        if not devices:
+            return {"result": "enroll", "status_msg": ENROLL_MSG,
+                    "enroll_portal_url": self.portal_url(integration.ikey, username)}
+        response: dict[str, Any] = {
+            "result": "auth", "status_msg": ACTIVE_MSG, "devices": [describe_device(d) for d in devices],
+        }
+        for device in devices:
+            inbox = [code for code, _, used in self.store.sms_inbox(device.device_id) if not used]
+            if inbox:
+                response["sms_nextcode"] = inbox[0][0]
+                break
+        return response
+
+    # /auth
+    async def auth(self, integration: Integration, params: Mapping[str, str]) -> dict[str, Any]:
+        factor = params.get("factor")
+        if not factor:
+            raise missing("factor")
+        if factor not in ("auto", "push", "passcode", "phone", "sms"):
+            raise invalid("factor")
+        ipaddr = params.get("ipaddr", "")
+        user, username = self._find_user(params)
+        if user is None:
+            if self.policy.new_user_policy == "allow":
+                self._log_auth(integration, username, factor, "allow", "allow", "unknown user allowed by policy",
+                               ipaddr)
+                return {"result": "allow", "status": "allow", "status_msg": UNKNOWN_ALLOWED_MSG}
+            raise invalid("username")
+        refused = self._refusal(user)
+        if refused is not None:
+            status, status_msg, reason = refused
+            result = "allow" if status == "bypass" else "deny"
+            self._log_auth(integration, user.username, factor, result, status, reason, ipaddr)
+            return {"result": result, "status": status, "status_msg": status_msg}
+        if factor == "passcode":
+            passcode = params.get("passcode")
+            if not passcode:
+                raise missing("passcode")
+            return self._auth_passcode(integration, user, passcode.strip(), ipaddr)
+        device = self._pick_device(user, factor, params.get("device"))
+        if factor == "sms":
+            codes = otp.new_numeric_codes(SMS_BATCH, SMS_DIGITS)
+            self.store.replace_sms_codes(device.device_id, codes)
+            self._log_auth(integration, user.username, factor, "deny", "sent", "sms passcodes sent", ipaddr,
+                           device=device.device_id)
+            return {"result": "deny", "status": "sent", "status_msg": SMS_SENT_MSG}
+        if factor == "auto":
+            factor = "push" if device.can_push else "phone"
+        transaction = self._start_out_of_band(integration, user, device, factor, params)
+        if params.get("async") == "1":
+            return {"txid": transaction.txid}
+        await self.broker.wait(transaction.txid, None)
+        settled = self.store.transaction(transaction.txid)
+        assert settled is not None
+        return {"result": settled.result, "status": settled.status, "status_msg": settled.status_msg}
+
+    def _refusal(self, user: User) -> tuple[str, str, str] | None:
+        if user.status == "disabled":
+            return "deny", DISABLED_MSG, "user disabled"
+        if user.locked_out:
+            return "locked_out", LOCKED_OUT_MSG, "user locked out"
+        if user.status == "bypass":
+            return "bypass", BYPASS_MSG, "bypass user"
+        return None
+
+    def _pick_device(self, user: User, factor: str, requested: str | None) -> Device:
+        if factor == "auto" and not requested:
+            raise missing("device")
+        capable = {
+            "auto": lambda d: d.can_push or d.can_phone,
+            "push": lambda d: d.can_push,
+            "phone": lambda d: d.can_phone,
+            "sms": lambda d: d.can_sms,
+        }[factor]
+        devices = self.store.devices_of(user.user_id)
+        if requested and requested != "auto":
+            chosen = next((d for d in devices if d.device_id == requested), None)
+            if chosen is None:
+                raise invalid("device")
+            if not capable(chosen):
+                raise invalid("no capable device")
+            return chosen
+        chosen = next((d for d in devices if capable(d)), None)
+        if chosen is None:
+            raise invalid("no capable device")
+        return chosen
+
+    def _auth_passcode(self, integration: Integration, user: User, passcode: str, ipaddr: str) -> dict[str, Any]:
+        matched, reason, device_id = self._check_passcode(user, passcode)
+        if matched:
+            self.store.record_success(user.user_id)
+            self._log_auth(integration, user.username, "passcode", "allow", "allow", reason, ipaddr, device=device_id)
+            return {"result": "allow", "status": "allow", "status_msg": SUCCESS_MSG}
+        after = self.store.record_failure(user.user_id, self.policy.lockout_threshold)
+        if after.locked_out:
+            reason += f"; locked out after {after.failed_attempts} consecutive failures"
+        self._log_auth(integration, user.username, "passcode", "deny", "deny", reason, ipaddr, device=device_id)
+        return {"result": "deny", "status": "deny", "status_msg": WRONG_PASSCODE_MSG}
+
+    def _check_passcode(self, user: User, passcode: str) -> tuple[bool, str, str | None]:
+        """(accepted, reason for the log, device that matched). Each accepted passcode is used up here."""
+        if not passcode.isdigit():
+            return False, "malformed passcode", None
+        if self.store.use_bypass_code(user.user_id, passcode):
+            return True, "bypass code", None
+        if self.store.use_sms_code(user.user_id, passcode):
+            return True, "sms passcode", None
+        replayed: str | None = None
+        for device in self.store.devices_of(user.user_id):
+            if device.totp_secret is not None:
+                step = otp.totp_match_step(device.totp_secret, passcode)
+                if step is not None:
+                    if self.store.advance_totp(device.device_id, step):
+                        return True, "totp passcode", device.device_id
+                    replayed = device.device_id
+            if device.hotp_secret is not None:
+                counter = otp.hotp_match_counter(device.hotp_secret, passcode, device.hotp_counter,
+                                                 digits=len(passcode) if len(passcode) in (6, 8) else 6)
+                if counter is not None and self.store.advance_hotp(device.device_id, device.hotp_counter, counter + 1):
+                    return True, "hotp passcode", device.device_id
+        if replayed is not None:
+            return False, "passcode already used", replayed
+        return False, "incorrect passcode", None
+
+    def _start_out_of_band(self, integration: Integration, user: User, device: Device, factor: str,
+                           params: Mapping[str, str]) -> Transaction:
+        now = time.time()
+        status, status_msg = ("pushed", PUSHED_MSG) if factor == "push" else (
+            "calling", f"Dialing {masked_number(device.number) or 'your phone'}...")
+        transaction = Transaction(
+            txid=str(uuid.uuid4()), ikey=integration.ikey, user_id=user.user_id, device_id=device.device_id,
+            factor=factor, result="waiting", status=status, status_msg=status_msg,
+            ipaddr=params.get("ipaddr", ""), pushinfo=params.get("pushinfo", "")[:20000],
+            display_username=params.get("display_username", ""), login_type=params.get("type", ""),
+            created_at=now, expires_at=now + self.policy.push_timeout, decided_at=None,
+        )
+        self.store.add_transaction(transaction)
+        self.broker.track(transaction)
+        return transaction
+
+    def _out_of_band_decided(self, transaction: Transaction) -> None:
+        user = self.store.user_by_id(transaction.user_id)
+        username = user.username if user else transaction.user_id
+        reason = {"allow": f"{transaction.factor} approved", "deny": f"{transaction.factor} denied",
+                  "timeout": f"{transaction.factor} not answered in time"}.get(transaction.status, transaction.status)
+        if transaction.result == "allow":
+            self.store.record_success(transaction.user_id)
+        elif transaction.status == "deny" and user is not None:
+            after = self.store.record_failure(transaction.user_id, self.policy.lockout_threshold)
+            if after.locked_out:
+                reason += f"; locked out after {after.failed_attempts} consecutive failures"
+        integration = self.store.integration_by_ikey(transaction.ikey)
+        self._log_auth(integration, username, transaction.factor, transaction.result, transaction.status, reason,
+                       transaction.ipaddr, txid=transaction.txid, device=transaction.device_id)
+
+    def answer(self, txid: str, approve: bool) -> bool:
+        """A person's answer to a push or call (device page); False if it was already settled."""
+        if approve:
+            return self.broker.decide(txid, "allow", "allow", SUCCESS_MSG)
+        return self.broker.decide(txid, "deny", "deny", DENIED_MSG)
+
+    # /auth_status
+    async def auth_status(self, integration: Integration, params: Mapping[str, str]) -> dict[str, Any]:
+        txid = params.get("txid")
+        if not txid:
+            raise missing("txid")
+        transaction = self.store.transaction(txid)
+        if transaction is None or transaction.ikey != integration.ikey:
+            raise invalid("txid")
+        if transaction.result == "waiting" and not self.broker.first_report(txid):
+            await self.broker.wait(txid, self.policy.long_poll)
+            transaction = self.store.transaction(txid) or transaction
+        return {"result": transaction.result, "status": transaction.status, "status_msg": transaction.status_msg}
+
+    # /enroll, /enroll_status
+    def enroll(self, integration: Integration, params: Mapping[str, str]) -> dict[str, Any]:
+        username = params.get("username") or f"user-{secrets.token_hex(4)}"
+        try:
+            valid_secs = int(params.get("valid_secs", "86400"))
+            bypass_count = int(params.get("bypass_codes", "0"))
+        except ValueError:
+            raise invalid("valid_secs and bypass_codes must be integers") from None
+        if not 1 <= valid_secs <= 30 * 86400:
+            raise invalid("valid_secs")
+        if not 0 <= bypass_count <= 10:
+            raise invalid("bypass_codes")
+        if self.store.user_by_name(username) is not None:
+            raise invalid("username already exists")
+        user = self.store.add_user(username)
+        code = self.store.add_activation(user.user_id, valid_secs)
+        activation_url = f"{self.base_url}/activate/{code}"
+        response: dict[str, Any] = {
+            "activation_barcode": f"{activation_url}/qr.png",
+            "activation_code": code,
+            "activation_url": activation_url,
+            "expiration": int(time.time()) + valid_secs,
+            "user_id": user.user_id,
+            "username": user.username,
+        }
+        if bypass_count:
+            codes = otp.new_numeric_codes(bypass_count, BYPASS_DIGITS)
+            self.store.replace_bypass_codes(user.user_id, codes)
+            response["bypass_codes"] = codes
+        self.auth_log.write("enroll", integration=integration.name, username=user.username, user_id=user.user_id,
+                            result="created")
+        return response
+
+    def enroll_status(self, integration: Integration, params: Mapping[str, str]) -> str:
+        user_id, code = params.get("user_id"), params.get("activation_code")
+        if not user_id:
+            raise missing("user_id")
+        if not code:
+            raise missing("activation_code")
+        activation = self.store.activation(code)
+        if activation is None or activation["user_id"] != user_id:
+            return "invalid"
+        if activation["device_id"] is not None:
+            return "success"
+        if activation["expires_at"] < time.time():
+            return "invalid"
+        return "waiting"
+
+    def activate(self, user: User) -> Device:
+        """The device a person gets by opening an activation or self-enrollment link: push and passcodes."""
+        return self.store.add_device(user.user_id, type="phone", name="Duo Mobile (duomfa)", can_push=True,
+                                     totp_secret=otp.new_totp_secret())
