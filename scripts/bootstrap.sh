@@ -28,9 +28,9 @@ duomfa_apt() {
 duomfa_venv() {
     local python="${PYTHON:-}"
     if [ -z "$python" ]; then
-        for candidate in python3.13 python3.12 python3.11 python3; do
+        for candidate in python3 python3.11 python3.12 python3.13; do
             if command -v "$candidate" >/dev/null 2>&1 &&
-               "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+               "$candidate" -c "import sys; sys.exit(sys.version_info < (3, 11))" 2>/dev/null; then
                 python="$candidate"; break
             fi
         done
@@ -42,7 +42,12 @@ duomfa_venv() {
     want="$(sha256sum "$DUOMFA_ROOT/pyproject.toml" | cut -d' ' -f1)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "duomfa: installing Python packages into $DUOMFA_VENV" >&2
-        "$DUOMFA_VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$DUOMFA_ROOT[test]" >&2
+        if ! "$DUOMFA_VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$DUOMFA_ROOT[test]" \
+                >"$DUOMFA_VENV/pip-install.log" 2>&1; then
+            grep -v "^WARNING: Location" "$DUOMFA_VENV/pip-install.log" >&2
+            echo "duomfa: installing Python packages failed (log: $DUOMFA_VENV/pip-install.log)" >&2
+            return 1
+        fi
         echo "$want" > "$stamp"
     fi
     # shellcheck disable=SC1091

@@ -260,3 +260,53 @@ def test_two_hundred_concurrent_auths_leave_the_database_consistent(server, app)
         "WHERE u.username LIKE 'crowd%' AND b.used_at IS NOT NULL").fetchone()[0] == 100
     assert db.execute("SELECT count(*) FROM users WHERE username LIKE 'crowd%'").fetchone()[0] == 100
     assert server.process.poll() is None
+
+
+def test_phone_call_is_answered_like_a_push(auth, server):
+    created = server.admin("user", "add", f"caller{next(_counter)}", "--phone", "+15555550111")
+    username = created["username"]
+    txid = auth.auth("phone", username=username, device="auto", async_txn=True)["txid"]
+    first = auth.auth_status(txid)
+    assert first["waiting"] and first["status"] == "calling" and "XXX-XXX-0111" in first["status_msg"]
+    server.admin("push", "approve", username)
+    while (status := auth.auth_status(txid))["waiting"]:
+        pass
+    assert status["success"]
+
+
+def _threads_of(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("Threads:")).split()[1])
+
+
+@pytest.fixture
+def patient_server(tmp_path):
+    mfa = MfaServer(tmp_path / "mfa", "--push-timeout", "120").start()
+    yield mfa
+    mfa.stop()
+
+
+def test_a_thousand_pending_pushes_hold_no_threads(patient_server):
+    from duomfa.mfaservice.admin import Admin
+
+    server = patient_server
+    admin = Admin(server.data)
+    app = admin.add_app("pushes")
+    names = [f"pusher{index}" for index in range(1000)]
+    for name in names:
+        admin.add_user(name, totp=False, push=True, phone=None)
+    admin.close()
+    threads_before = _threads_of(server.process.pid)
+
+    def push(name):
+        return server.client(app["ikey"], app["skey"]).auth("push", username=name, device="auto", async_txn=True)["txid"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        txids = list(pool.map(push, names))
+    db = sqlite3.connect(server.data / "mfa.sqlite3")
+    waiting = db.execute("SELECT count(*) FROM transactions WHERE result = 'waiting' AND txid IN (%s)"
+                         % ",".join("?" * len(txids)), txids).fetchone()[0]
+    assert _threads_of(server.process.pid) <= threads_before + 2
+    # all of them still answer: the service is not stuck behind the pending ones
+    assert server.client(app["ikey"], app["skey"]).check()["time"] > 0
+    assert waiting == 1000
