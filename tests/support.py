@@ -54,10 +54,11 @@ class MfaServer:
                 self.output.append(line)
                 if "listening on" in line:
                     listening.set()
+            listening.set()  # the process ended: stop waiting
 
         self._reader = threading.Thread(target=read_output, args=(self.process.stdout,), daemon=True)
         self._reader.start()
-        if not listening.wait(30):
+        if not listening.wait(30) or self.process.poll() is not None:
             self.stop()
             raise AssertionError("MFA service did not start:\n" + "".join(self.output))
         return self
@@ -82,3 +83,126 @@ class MfaServer:
 
     def admin(self, *args: str) -> dict[str, Any]:
         return duomfa_json("mfa", *args, "--data", str(self.data))
+
+
+class ProxyProcess:
+    """`duomfa proxy -c FILE` in a subprocess; its JSON log lines are kept for the tests to read."""
+
+    def __init__(self, config_path: Path, env: dict[str, str] | None = None):
+        self.config_path = config_path
+        self.env = env or {}
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self.port = 0
+        self.http_port = 0
+
+    def start(self) -> "ProxyProcess":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DUOMFA_")}
+        env.update(self.env, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "duomfa", "proxy", "-c", str(self.config_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        listening = threading.Event()
+
+        def read_output(stream):
+            for line in stream:
+                self.output.append(line)
+                if '"event":"listening"' in line:
+                    record = json.loads(line)
+                    self.port, self.http_port = record["port"], record["http_port"]
+                    listening.set()
+            listening.set()  # the process ended: stop waiting
+
+        self._reader = threading.Thread(target=read_output, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
+        if not listening.wait(30) or not self.port:
+            self.stop()
+            raise AssertionError("proxy did not start:\n" + "".join(self.output))
+        return self
+
+    def stop(self) -> str:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+            self._reader.join(timeout=5)
+            self.process = None
+        return "".join(self.output)
+
+    def records(self, event: str | None = None) -> list[dict[str, Any]]:
+        found = []
+        for line in list(self.output):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if event is None or record.get("event") == event:
+                found.append(record)
+        return found
+
+    def metric(self, name: str, labels: str = "") -> float:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        wanted = f"{name}{{{labels}}}" if labels else name
+        for line in text.splitlines():
+            if line.startswith(wanted + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+
+def proxy_config(path: Path, app: dict[str, Any], *, secret: str = "testing123", clients: str = "127.0.0.1",
+                 extra: str = "", api_host: str | None = None, ca_cert: str | None = None) -> Path:
+    """An authproxy.cfg pointing at a local MFA service integration, on free ports."""
+    lines = [
+        "[main]", "debug = true", "", "[radius_server_duo_only]",
+        f"ikey = {app['ikey']}", f"skey = {app['skey']}", f"api_host = {api_host or app['api_host']}",
+        f"ca_certs = {ca_cert or app['ca_cert']}", "interface = 127.0.0.1", f"port = {free_port(socket.SOCK_DGRAM)}",
+        "http_interface = 127.0.0.1", f"http_port = {free_port()}", "api_timeout = 3",
+    ]
+    if secret is not None:
+        lines += [f"radius_ip_1 = {clients}", f"radius_secret_1 = {secret}"]
+    path.write_text("\n".join(lines) + "\n" + extra + "\n")
+    return path
+
+
+def radclient(port: int, secret: str, attributes: str, *, command: str = "auth", timeout: float = 3,
+              retries: int = 1) -> subprocess.CompletedProcess[str]:
+    """FreeRADIUS's radclient sending one request; its output says what came back."""
+    return subprocess.run(
+        ["radclient", "-x", "-r", str(retries), "-t", str(timeout), f"127.0.0.1:{port}", command, secret],
+        input=attributes, capture_output=True, text=True, timeout=timeout * (retries + 1) + 30,
+    )
+
+
+# The attributes the tests send through pyrad, in FreeRADIUS dictionary syntax (pyrad ships no dictionary).
+PYRAD_DICTIONARY = """
+ATTRIBUTE User-Name 1 string
+ATTRIBUTE User-Password 2 string encrypt=1
+ATTRIBUTE CHAP-Password 3 octets
+ATTRIBUTE NAS-IP-Address 4 ipaddr
+ATTRIBUTE Reply-Message 18 string
+ATTRIBUTE State 24 octets
+ATTRIBUTE Class 25 octets
+ATTRIBUTE Vendor-Specific 26 octets
+ATTRIBUTE Calling-Station-Id 31 string
+ATTRIBUTE NAS-Identifier 32 string
+ATTRIBUTE Proxy-State 33 octets
+ATTRIBUTE Acct-Status-Type 40 integer
+ATTRIBUTE EAP-Message 79 octets
+ATTRIBUTE Message-Authenticator 80 octets
+VENDOR Microsoft 311
+BEGIN-VENDOR Microsoft
+ATTRIBUTE MS-CHAP-Challenge 11 octets
+ATTRIBUTE MS-CHAP2-Response 25 octets
+END-VENDOR Microsoft
+"""
+
+
+def pyrad_dictionary():
+    import io
+
+    import pyrad.dictionary
+
+    return pyrad.dictionary.Dictionary(io.StringIO(PYRAD_DICTIONARY))

@@ -195,12 +195,59 @@ def cmd_mfa_log(args: argparse.Namespace) -> int:
     return 0
 
 
+# duomfa proxy
+def cmd_proxy(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from duomfa.config import load_settings
+    from duomfa.proxy.server import serve_until_stopped
+
+    settings = load_settings(Path(args.config) if args.config else None, os.environ)
+    _run(serve_until_stopped(settings))
+    return 0
+
+
+def _run(main) -> None:
+    """Run a long-lived coroutine on uvloop when it is installed (it is what the benchmarks measure)."""
+    try:
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    with contextlib.suppress(KeyboardInterrupt):
+        runner(main)
+
+
+# duomfa radtest
+def cmd_radtest(args: argparse.Namespace) -> int:
+    import os
+
+    from duomfa.radtest import radtest
+
+    secret = args.secret if args.secret is not None else os.environ.get("DUOMFA_RADTEST_SECRET")
+    if not secret:
+        raise CommandError("give the shared secret with --secret or DUOMFA_RADTEST_SECRET")
+    result = asyncio.run(radtest(args.username, args.factor, server=args.server, port=args.port,
+                                 secret=secret.encode("utf-8"), timeout=args.timeout,
+                                 calling_station_id=args.calling_station_id))
+    document = {"code": result.code, "reply_message": result.reply_message, "rtt_ms": result.rtt_ms,
+                "attempts": result.attempts}
+    if result.code is None:
+        text = (f"no reply from {args.server}:{args.port} in {args.timeout:g} s ({result.attempts} attempts): "
+                "wrong shared secret, not a configured client, or the proxy is not running")
+    else:
+        text = f"{result.code} in {result.rtt_ms} ms" + (f": {result.reply_message}" if result.reply_message else "")
+    _emit(args, document, text)
+    return 0 if result.code == "Access-Accept" else (2 if result.code is None else 1)
+
+
 # duomfa up
 def cmd_up(args: argparse.Namespace) -> int:
     from duomfa.stack import run_stack
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_stack(args))
+    _run(run_stack(args))
     return 0
 
 
@@ -216,11 +263,31 @@ def build_parser() -> argparse.ArgumentParser:
     def json_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
 
-    up = commands.add_parser("up", help="run the local stack: MFA service, demo integration and demo user")
-    data_option(up)
+    up = commands.add_parser("up", help="run the local stack: MFA service, RADIUS proxy, demo user")
+    up.add_argument("--data", metavar="DIR", help="where the stack keeps its data (default: a per-user directory)")
+    up.add_argument("--port", type=int, default=1812, help="UDP port of the RADIUS proxy (default: 1812)")
+    up.add_argument("--http-port", type=int, default=8080,
+                    help="port of the proxy's /healthz, /readyz and /metrics (default: 8080)")
     up.add_argument("--mfa-port", type=int, default=8443, help="HTTPS port of the MFA service (default: 8443)")
     _add_policy_options(up)
     up.set_defaults(func=cmd_up)
+
+    proxy = commands.add_parser("proxy", help="run the RADIUS→Duo proxy")
+    proxy.add_argument("-c", "--config", metavar="FILE",
+                       help="authproxy.cfg-style file; DUOMFA_* environment variables override it")
+    proxy.set_defaults(func=cmd_proxy)
+
+    rt = commands.add_parser("radtest", help="send one Access-Request and print the reply")
+    rt.add_argument("username")
+    rt.add_argument("factor", help="what goes in the MFA code field: a passcode, push, phone, sms, push2 …")
+    rt.add_argument("--server", default="127.0.0.1", help="the proxy's address (default: 127.0.0.1)")
+    rt.add_argument("--port", type=int, default=1812, help="its UDP port (default: 1812)")
+    rt.add_argument("--secret", help="the shared secret (or DUOMFA_RADTEST_SECRET)")
+    rt.add_argument("--timeout", type=float, default=90.0,
+                    help="give up after this many seconds, resending every 10 (default: 90)")
+    rt.add_argument("--calling-station-id", help="the user's IP, as a NAS would send it")
+    json_option(rt)
+    rt.set_defaults(func=cmd_radtest)
 
     mfa = commands.add_parser("mfa", help="the local Duo-compatible MFA service").add_subparsers(
         dest="mfa_command", required=True, metavar="COMMAND")
@@ -308,13 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from duomfa.config import ConfigError
     from duomfa.mfaservice.datadir import DataDirError
     from duomfa.mfaservice.store import StoreError
+    from duomfa.proxy.secrets_source import SecretsSourceError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CommandError, DataDirError, StoreError) as exc:
+    except (CommandError, ConfigError, DataDirError, StoreError, SecretsSourceError) as exc:
         print(f"duomfa: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

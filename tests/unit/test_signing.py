@@ -106,3 +106,13 @@ def test_missing_date_is_refused():
     with pytest.raises(SignatureError) as caught:
         verify(request, skey_for)
     assert caught.value.code == 40104
+
+
+def test_date_check_does_not_depend_on_the_hosts_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert verify(make_request(5), skey_for).ikey == IKEY
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

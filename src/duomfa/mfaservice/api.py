@@ -90,6 +90,9 @@ def signed_endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.R
             return fail(401, exc.code, exc.message, exc.detail)
         except ApiError as exc:
             return fail(exc.http_status, exc.code, exc.message, exc.detail)
+        except Exception as exc:  # answer in Duo's envelope, and say what happened in the service's log
+            service.auth_log.write("error", path=request.path, error=type(exc).__name__, detail=str(exc)[:200])
+            return fail(500, 50000, "Internal server error")
 
     return endpoint
 

@@ -76,10 +76,10 @@ def _credentials(authorization: str | None) -> tuple[str, str]:
 def _check_date(date: str | None, now: float) -> None:
     if not date:
         raise SignatureError(40104, "Missing request timestamp", "a Date header is required")
-    try:
-        sent = email.utils.parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError):
-        raise SignatureError(40104, "Missing request timestamp", "the Date header must be in RFC 2822 form") from None
+    parsed = email.utils.parsedate_tz(date)
+    if parsed is None:
+        raise SignatureError(40104, "Missing request timestamp", "the Date header must be in RFC 2822 form")
+    sent = email.utils.mktime_tz(parsed)  # "-0000" means UTC, whatever this host's time zone
     if abs(now - sent) > MAX_CLOCK_SKEW_SECONDS:
         raise SignatureError(40105, "Bad request timestamp",
                              f"the Date header is more than {MAX_CLOCK_SKEW_SECONDS} seconds from the server's time")

@@ -1,0 +1,442 @@
+"""The proxy's Duo Auth API v2 client: duo_client's own signing, an aiohttp transport, typed results and errors.
+
+Every call is an await on one pooled HTTPS session, so thousands of pending pushes cost sockets, not threads.
+Long-polls (`auth_status`, a synchronous push) get their own share of the pool so they can never starve the short
+calls (`preauth`, a passcode `auth`) into a timeout, which the proxy could otherwise take for "Duo is down".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import json
+import logging
+import random
+import socket
+import ssl
+import time
+import urllib.parse
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+from duo_client.client import DEFAULT_CA_CERTS, normalize_params, sign
+from yarl import URL
+
+from duomfa import __version__
+from duomfa.duo.errors import DuoApiError, DuoUnavailable
+from duomfa.duo.results import AuthResult, DuoDevice, PreauthResult
+
+log = logging.getLogger(__name__)
+
+SIG_VERSION = 5  # duo_client 5.7's default: JSON body for POST, query for GET
+LONG_POLL_GRACE_SECONDS = 65.0  # Duo holds a push or call for 60 s; a long-poll answers within that
+OUT_OF_BAND_FACTORS = frozenset({"auto", "push", "phone"})  # a synchronous auth with these waits for a person
+TIMEOUT_STATUS_MSG = "Login timed out."  # Duo's own text for an unanswered push
+MIN_POLL_INTERVAL = 0.5  # seconds between auth_status calls, should Duo answer "waiting" without long-polling
+RATE_LIMIT_BACKOFF_CAP = 8.0  # seconds: the longest single wait after an HTTP 429
+
+ResponseObserver = Callable[[str, float, "int | None"], None]
+T = TypeVar("T")
+
+
+class _Secret:
+    """A string that stays out of reprs, tracebacks' locals and logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+
+@dataclass(frozen=True)
+class SignedCall:
+    """One HTTP request exactly as duo_client 5.7 would send it (bar User-Agent)."""
+
+    method: str
+    path: str
+    query: str  # already encoded; "" when there are no parameters
+    body: bytes | None
+    headers: dict[str, str]
+
+
+def sign_call(method: str, path: str, params: Mapping[str, str], *, ikey: str, skey: str, host: str,
+              date: str) -> SignedCall:
+    """Build a signature-v5 request the way `duo_client.Client.api_call` does, signing with its `sign`."""
+    if method in ("POST", "PUT", "PATCH"):
+        body = json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
+        authorization = sign(ikey, skey, method, host, path, date, SIG_VERSION, {}, body=body,
+                             digestmod=hashlib.sha512, additional_headers={})
+        headers = {"Authorization": authorization, "Date": date, "Content-Type": "application/json"}
+        return SignedCall(method, path, "", body.encode("utf-8"), headers)
+    normalized = normalize_params(dict(params))
+    authorization = sign(ikey, skey, method, host, path, date, SIG_VERSION, normalized, body="",
+                         digestmod=hashlib.sha512, additional_headers={})
+    query = urllib.parse.urlencode(normalized, doseq=True)
+    return SignedCall(method, path, query, None, {"Authorization": authorization, "Date": date})
+
+
+def split_api_host(api_host: str) -> tuple[str, str]:
+    """(the host name the signature covers, the host[:port] to connect to) for an api_host such as
+    "api-xxxx.duosecurity.com", "127.0.0.1:8443" or "[::1]:8443"."""
+    parts = urllib.parse.urlsplit("//" + api_host.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    host = parts.hostname
+    if not host or port == -1 or parts.path or parts.query or parts.fragment or parts.username is not None:
+        raise ValueError(f"api_host {api_host!r} must be a host name or address, optionally with :port "
+                         "(no https://, no path)")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    return host, netloc
+
+
+def tls_context(ca_certs: str | None) -> ssl.SSLContext:
+    """Verify Duo's certificate and host name against Duo's pinned CA bundle, or the given CA file instead."""
+    context = ssl.create_default_context(cafile=ca_certs or DEFAULT_CA_CERTS)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def unavailable_from(exc: BaseException, endpoint: str | None = None) -> DuoUnavailable:
+    """The DuoUnavailable a transport failure stands for."""
+    if isinstance(exc, (ssl.SSLError, ssl.CertificateError, aiohttp.ClientSSLError)):
+        reason = "tls"
+    elif isinstance(exc, asyncio.TimeoutError):  # aiohttp's ServerTimeoutError is one too
+        reason = "timeout"
+    elif isinstance(exc, (aiohttp.ClientConnectorDNSError, socket.gaierror)) or (
+            isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, socket.gaierror)):
+        reason = "dns"
+    else:
+        reason = "connect"
+    detail = str(exc)
+    message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    if reason == "timeout" and not detail:
+        message = "no answer in time"
+    return DuoUnavailable(reason, message, endpoint=endpoint)
+
+
+def decode_response(status: int, reason: str | None, body: bytes, endpoint: str | None = None) -> Any:
+    """The `response` member of Duo's envelope; DuoApiError for a 4xx, DuoUnavailable for anything not Duo."""
+    if status >= 500:
+        raise DuoUnavailable("http_5xx", f"HTTP {status} {reason or ''}".rstrip(), endpoint=endpoint,
+                             http_status=status)
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        document = None
+    if 400 <= status < 500:
+        if isinstance(document, dict) and document.get("stat") == "FAIL":
+            code = document.get("code")
+            detail = document.get("message_detail")
+            raise DuoApiError(status, code if type(code) is int else None,
+                              str(document.get("message") or reason or f"HTTP {status}"),
+                              str(detail) if detail not in (None, "") else None, endpoint=endpoint)
+        raise DuoApiError(status, None, reason or f"HTTP {status}", "the answer is not Duo's JSON",
+                          endpoint=endpoint)
+    if status != 200:
+        raise DuoUnavailable("bad_response", f"unexpected HTTP {status} {reason or ''}".rstrip(), endpoint=endpoint,
+                             http_status=status)
+    if not isinstance(document, dict) or document.get("stat") != "OK" or "response" not in document:
+        raise DuoUnavailable("bad_response", "the answer is not Duo's JSON envelope", endpoint=endpoint,
+                             http_status=status)
+    return document["response"]
+
+
+def _bad(endpoint: str, what: str) -> DuoUnavailable:
+    return DuoUnavailable("bad_response", what, endpoint=endpoint, http_status=200)
+
+
+def _text(response: Mapping[str, Any], name: str, endpoint: str, default: str | None = None) -> str:
+    value = response.get(name, default)
+    if not isinstance(value, str):
+        raise _bad(endpoint, f"{name!r} is missing or not a string")
+    return value
+
+
+def parse_time(response: Any, endpoint: str) -> int:
+    value = response.get("time") if isinstance(response, dict) else None
+    if type(value) is not int:
+        raise _bad(endpoint, "'time' is missing or not an integer")
+    return value
+
+
+def parse_device(entry: Any, endpoint: str) -> DuoDevice:
+    if not isinstance(entry, dict):
+        raise _bad(endpoint, "a device is not an object")
+    capabilities = entry.get("capabilities", [])
+    if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
+        raise _bad(endpoint, "a device's 'capabilities' is not a list of strings")
+    name = _text(entry, "name", endpoint, "")
+    return DuoDevice(
+        device=_text(entry, "device", endpoint), type=_text(entry, "type", endpoint, ""), name=name,
+        number=_text(entry, "number", endpoint, ""), display_name=_text(entry, "display_name", endpoint, name),
+        capabilities=tuple(capabilities),
+    )
+
+
+def parse_preauth(response: Any, endpoint: str = "preauth") -> PreauthResult:
+    if not isinstance(response, dict):
+        raise _bad(endpoint, "the response is not an object")
+    devices = response.get("devices", [])
+    if not isinstance(devices, list):
+        raise _bad(endpoint, "'devices' is not a list")
+    portal = response.get("enroll_portal_url")
+    return PreauthResult(
+        result=_text(response, "result", endpoint), status_msg=_text(response, "status_msg", endpoint, ""),
+        devices=tuple(parse_device(entry, endpoint) for entry in devices),
+        enroll_portal_url=portal if isinstance(portal, str) else None,
+    )
+
+
+def parse_auth(response: Any, endpoint: str, txid: str | None) -> AuthResult:
+    """A decided (or still waiting) authentication: /auth's synchronous answer or /auth_status's."""
+    if not isinstance(response, dict):
+        raise _bad(endpoint, "the response is not an object")
+    return AuthResult(result=_text(response, "result", endpoint), status=_text(response, "status", endpoint, ""),
+                      status_msg=_text(response, "status_msg", endpoint, ""), txid=txid)
+
+
+async def _before(deadline: float, call: Coroutine[Any, Any, T]) -> tuple[bool, T | None]:
+    """(True, result) if `call` finishes before the monotonic `deadline`, else (False, None)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        call.close()
+        return False, None
+    scope = asyncio.timeout(remaining)
+    try:
+        async with scope:
+            return True, await call
+    except TimeoutError:
+        if scope.expired():
+            return False, None
+        raise
+
+
+class DuoClient:
+    """An async Duo Auth API v2 client: one per integration (ikey), shared by every request the proxy handles."""
+
+    def __init__(self, ikey: str, skey: str, api_host: str, *, ca_certs: str | None = None,
+                 api_timeout: float | None = 10.0, http_proxy: str | None = None,
+                 user_agent: str = f"duomfa/{__version__}", max_connections: int = 100,
+                 max_long_polls: int = 1000, on_response: ResponseObserver | None = None,
+                 rate_limit_retries: int = 3, rate_limit_backoff: float = 1.0):
+        """`api_timeout` bounds each ordinary request (None or 0: no limit); long-polls get api_timeout + 65 s.
+        `max_connections` is the pool for ordinary calls; up to `max_long_polls` more connections carry
+        long-polls, and long-polls beyond that queue without counting against any timeout.
+        A 429 is retried `rate_limit_retries` times after rate_limit_backoff × 1, 2, 4 … s (+ jitter, each
+        wait ≤ 8 s, all of them together ≤ api_timeout)."""
+        if max_connections < 1 or max_long_polls < 1:
+            raise ValueError("max_connections and max_long_polls must be at least 1")
+        self._ikey = ikey
+        self._skey = _Secret(skey)
+        self._api_host = api_host
+        self._signed_host, netloc = split_api_host(api_host)
+        self._base_url = f"https://{netloc}"
+        self._ssl_context = tls_context(ca_certs)
+        self._api_timeout = api_timeout or None
+        self._timeout = aiohttp.ClientTimeout(total=self._api_timeout)
+        self._long_timeout = aiohttp.ClientTimeout(
+            total=self._api_timeout + LONG_POLL_GRACE_SECONDS if self._api_timeout else None)
+        if http_proxy and "://" not in http_proxy:
+            http_proxy = f"http://{http_proxy}"
+        self._http_proxy = http_proxy or None
+        self._user_agent = user_agent
+        self._max_connections = max_connections
+        self._max_long_polls = max_long_polls
+        self._long_poll_slots = asyncio.Semaphore(max_long_polls)
+        self._on_response = on_response
+        self._rate_limit_retries = rate_limit_retries
+        self._rate_limit_backoff = rate_limit_backoff
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    @property
+    def api_host(self) -> str:
+        return self._api_host
+
+    @property
+    def ikey(self) -> str:
+        return self._ikey
+
+    def __repr__(self) -> str:
+        return f"DuoClient(ikey={self._ikey!r}, api_host={self._api_host!r})"
+
+    async def __aenter__(self) -> DuoClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("this DuoClient is closed")
+        loop = asyncio.get_running_loop()
+        if self._session is None:
+            # limit = both shares: long-polls hold at most max_long_polls, so ordinary calls always find room
+            connector = aiohttp.TCPConnector(limit=self._max_connections + self._max_long_polls,
+                                             ssl=self._ssl_context)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=False)
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError("a DuoClient is bound to the event loop it was first used in")
+        return self._session
+
+    # the Auth API
+    async def ping(self) -> int:
+        """Duo's time (unix seconds); unsigned, so it proves reachability, not the keys."""
+        return parse_time(await self._call("GET", "/auth/v2/ping", {}, signed=False), "ping")
+
+    async def check(self) -> int:
+        """Duo's time (unix seconds), on a signed request: proves the ikey, skey and clock."""
+        return parse_time(await self._call("GET", "/auth/v2/check", {}), "check")
+
+    async def preauth(self, username: str, ipaddr: str | None = None) -> PreauthResult:
+        params = {"username": username}
+        if ipaddr is not None:
+            params["ipaddr"] = ipaddr
+        # preauth changes nothing at Duo, so a request lost on a keep-alive connection may be sent again
+        return parse_preauth(await self._call("POST", "/auth/v2/preauth", params, resend_if_dropped=True))
+
+    async def auth(self, factor: str, username: str, *, device: str = "auto", passcode: str | None = None,
+                   ipaddr: str | None = None, pushinfo: str | None = None, type: str | None = None,
+                   async_txn: bool = False) -> AuthResult:
+        """/auth. With async_txn the answer is result "waiting" and a txid for auth_status (unless Duo decides
+        at once, e.g. for a bypass user). Synchronous push/phone/auto waits for the person, as a long-poll."""
+        params = {"factor": factor, "username": username, "async": "1" if async_txn else "0"}
+        if factor == "passcode":
+            if not passcode:
+                raise ValueError("factor 'passcode' needs a passcode")
+            params["passcode"] = passcode
+        else:
+            params["device"] = device
+        for name, value in (("ipaddr", ipaddr), ("pushinfo", pushinfo), ("type", type)):
+            if value is not None:
+                params[name] = value
+        long_poll = not async_txn and factor in OUT_OF_BAND_FACTORS
+        response = await self._call("POST", "/auth/v2/auth", params, long_poll=long_poll)
+        if async_txn and isinstance(response, dict) and "txid" in response:
+            txid = response["txid"]
+            if not isinstance(txid, str) or not txid:
+                raise _bad("auth", "'txid' is not a string")
+            return AuthResult(result="waiting", status="", status_msg="", txid=txid)
+        return parse_auth(response, "auth", None)
+
+    async def auth_status(self, txid: str) -> AuthResult:
+        """One long-poll for an async auth: Duo answers when the status changes or its poll time runs out."""
+        response = await self._call("GET", "/auth/v2/auth_status", {"txid": txid}, long_poll=True)
+        return parse_auth(response, "auth_status", txid)
+
+    async def auth_and_wait(self, factor: str, username: str, *, device: str = "auto", ipaddr: str | None = None,
+                            pushinfo: str | None = None, type: str | None = None, deadline: float) -> AuthResult:
+        """auth(async_txn=True), then auth_status until decided; a deny/timeout once the monotonic `deadline`
+        (time.monotonic()) passes. The person may still answer the push afterwards: it no longer counts."""
+        in_time, started = await _before(deadline, self.auth(
+            factor, username, device=device, ipaddr=ipaddr, pushinfo=pushinfo, type=type, async_txn=True))
+        if not in_time or started is None:
+            return AuthResult("deny", "timeout", TIMEOUT_STATUS_MSG, None)
+        if not started.waiting:
+            return started
+        txid = started.txid
+        assert txid is not None  # auth() gives a waiting result only with a txid
+        last_poll = float("-inf")
+        while True:
+            pause = last_poll + MIN_POLL_INTERVAL - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            last_poll = time.monotonic()
+            in_time, status = await _before(deadline, self.auth_status(txid))
+            if not in_time or status is None:
+                return AuthResult("deny", "timeout", TIMEOUT_STATUS_MSG, txid)
+            if not status.waiting:
+                return status
+
+    # transport
+    async def _call(self, method: str, path: str, params: Mapping[str, str], *, signed: bool = True,
+                    long_poll: bool = False, resend_if_dropped: bool = False) -> Any:
+        """Duo's `response` for one API call, after backing off any 429s."""
+        session = self._ensure_session()
+        endpoint = path.rsplit("/", 1)[-1]
+        started = time.monotonic()
+        retries = 0
+        while True:
+            try:
+                status, reason, body = await self._exchange(session, method, path, params, signed, long_poll,
+                                                            endpoint)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # most likely a keep-alive connection Duo had just closed (connector errors never get here)
+                if not resend_if_dropped:
+                    raise unavailable_from(exc, endpoint) from exc
+                resend_if_dropped = False
+                continue
+            if status != 429 or retries >= self._rate_limit_retries:
+                break
+            wait = min(RATE_LIMIT_BACKOFF_CAP, self._rate_limit_backoff * 2 ** retries)
+            wait += random.uniform(0.0, wait / 2)  # jitter: many proxies must not retry in step
+            if self._api_timeout and time.monotonic() - started + wait > self._api_timeout:
+                break
+            await asyncio.sleep(wait)
+            retries += 1
+        return decode_response(status, reason, body, endpoint)
+
+    async def _exchange(self, session: aiohttp.ClientSession, method: str, path: str, params: Mapping[str, str],
+                        signed: bool, long_poll: bool, endpoint: str) -> tuple[int, str | None, bytes]:
+        """One HTTP request and its whole body. ServerDisconnectedError / ClientOSError pass through for
+        _call to judge; every other transport failure becomes DuoUnavailable."""
+        if long_poll:
+            await self._long_poll_slots.acquire()  # waiting here is queueing, not Duo being slow: no timeout
+        try:
+            # signed after queueing, so the Date is fresh when the request leaves
+            if signed:
+                call = sign_call(method, path, params, ikey=self._ikey, skey=self._skey.reveal(),
+                                 host=self._signed_host, date=email.utils.formatdate())
+            else:
+                query = urllib.parse.urlencode(dict(params))
+                call = SignedCall(method, path, query, None, {})
+            url = URL(self._base_url + call.path + (f"?{call.query}" if call.query else ""), encoded=True)
+            headers = {**call.headers, "User-Agent": self._user_agent}
+            status: int | None = None
+            clock = time.perf_counter()
+            try:
+                async with session.request(method, url, data=call.body, headers=headers,
+                                           timeout=self._long_timeout if long_poll else self._timeout,
+                                           proxy=self._http_proxy, allow_redirects=False) as response:
+                    status = response.status
+                    return response.status, response.reason, await response.read()
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if isinstance(exc, (aiohttp.ClientConnectorError, asyncio.TimeoutError)):
+                    raise unavailable_from(exc, endpoint) from exc
+                raise
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                raise unavailable_from(exc, endpoint) from exc
+            finally:
+                self._observe(endpoint, time.perf_counter() - clock, status)
+        finally:
+            if long_poll:
+                self._long_poll_slots.release()
+
+    def _observe(self, endpoint: str, seconds: float, status: int | None) -> None:
+        if self._on_response is None:
+            return
+        try:
+            self._on_response(endpoint, seconds, status)
+        except Exception:  # a metrics hook must not turn an answer from Duo into a failure
+            log.exception("on_response hook failed for %s", endpoint)

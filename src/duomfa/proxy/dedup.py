@@ -1,0 +1,68 @@
+"""Retransmissions: a copy of a request still in flight joins it (one Duo call, one push); a copy that arrives
+after the answer gets the same reply again, for a while. Directory Service retries, and a user must never get
+two pushes for one login.
+
+A retransmission is the same bytes from the same address and port: RFC 2865 has the client keep the Identifier and
+Request Authenticator when it resends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+
+MAX_ANSWERED = 500_000  # bounds memory under a flood; the oldest answers are forgotten first
+
+RequestKey = tuple[str, int, int, bytes]  # client address, client port, identifier, request authenticator
+
+
+class Retransmissions:
+    def __init__(self, keep_seconds: float, clock=time.monotonic):
+        self.keep_seconds = keep_seconds
+        self.clock = clock
+        self._in_flight: dict[RequestKey, tuple[bytes, asyncio.Future[bytes | None]]] = {}
+        # answered requests in the order they were answered, which is also the order they expire in
+        self._answered: OrderedDict[RequestKey, tuple[bytes, bytes, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._in_flight) + len(self._answered)
+
+    def lookup(self, key: RequestKey, raw: bytes) -> asyncio.Future[bytes | None] | bytes | None:
+        """The pending reply to join, or the reply to resend, of an identical earlier request; else None."""
+        in_flight = self._in_flight.get(key)
+        if in_flight is not None:
+            return in_flight[1] if in_flight[0] == raw else None
+        answered = self._answered.get(key)
+        if answered is not None and answered[0] == raw and answered[2] >= self.clock():
+            return answered[1]
+        return None
+
+    def begin(self, key: RequestKey, raw: bytes) -> asyncio.Future[bytes | None]:
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = (raw, future)
+        self._answered.pop(key, None)
+        return future
+
+    def finish(self, key: RequestKey, future: asyncio.Future[bytes | None], reply: bytes | None) -> None:
+        if not future.done():
+            future.set_result(reply)
+        in_flight = self._in_flight.get(key)
+        if in_flight is not None and in_flight[1] is future:
+            del self._in_flight[key]
+            if reply is not None:
+                self.remember(key, in_flight[0], reply)
+
+    def remember(self, key: RequestKey, raw: bytes, reply: bytes) -> None:
+        """Keep a reply so that retransmissions of its request get it again."""
+        if self.keep_seconds <= 0:
+            return
+        now = self.clock()
+        answered = self._answered
+        answered.pop(key, None)
+        answered[key] = (raw, reply, now + self.keep_seconds)
+        while answered:
+            oldest = next(iter(answered.values()))
+            if oldest[2] >= now and len(answered) <= MAX_ANSWERED:
+                break
+            answered.popitem(last=False)

@@ -1,0 +1,55 @@
+"""The proxy's Prometheus metrics, each label set bound once so the hot path only increments."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+DROP_REASONS = (
+    "unknown_client", "malformed", "unsupported_code", "bad_message_authenticator", "bad_secret",
+    "missing_message_authenticator", "ambiguous_secret", "internal_error",
+)
+RESULTS = ("accept", "reject")
+
+
+class ProxyMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        requests = Counter("duomfa_radius_requests", "RADIUS requests answered, by result",
+                           ["result"], registry=self.registry)
+        self.requests = {result: requests.labels(result) for result in RESULTS}
+        self.status_server = Counter("duomfa_radius_status_server", "Status-Server requests answered",
+                                     registry=self.registry)
+        drops = Counter("duomfa_radius_drops", "Datagrams dropped without a reply, by reason",
+                        ["reason"], registry=self.registry)
+        self.drops = {reason: drops.labels(reason) for reason in DROP_REASONS}
+        retransmissions = Counter("duomfa_radius_retransmissions",
+                                  "Retransmitted requests: joined an in-flight request or got the cached reply",
+                                  ["kind"], registry=self.registry)
+        self.joined = retransmissions.labels("joined")
+        self.resent = retransmissions.labels("resent")
+        self.fail_open = Counter("duomfa_fail_open", "Requests accepted because Duo could not be reached "
+                                 "(failmode safe)", registry=self.registry)
+        self.fail_closed = Counter("duomfa_fail_closed", "Requests rejected because Duo could not be reached "
+                                   "(failmode secure)", registry=self.registry)
+        self.duo_errors = Counter("duomfa_duo_errors", "Duo calls that failed, by kind", ["kind"],
+                                  registry=self.registry)
+        self.duo_latency = Histogram(
+            "duomfa_duo_request_seconds", "Latency of HTTP calls to Duo, by endpoint", ["endpoint"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry)
+        self.pending_pushes = Gauge("duomfa_pending_pushes", "Pushes and calls waiting for the user",
+                                    registry=self.registry)
+        self.push_guard = Counter("duomfa_push_guard_rejects", "Requests refused by the push-bombing guard",
+                                  registry=self.registry)
+        self.secret_versions = Gauge("duomfa_secret_versions", "Shared-secret versions currently accepted",
+                                     registry=self.registry)
+        self.secrets_errors = Counter("duomfa_secrets_source_errors", "Failed reads of the secrets source",
+                                      registry=self.registry)
+
+    def drop(self, reason: str) -> None:
+        self.drops[reason].inc()
+
+    def observe_duo(self, endpoint: str, seconds: float, status: int | None) -> None:
+        self.duo_latency.labels(endpoint).observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

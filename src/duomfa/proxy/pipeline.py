@@ -1,0 +1,363 @@
+"""How one RADIUS datagram is decided, step by step: client, packet, secret, Message-Authenticator policy,
+retransmission, then the duo_only flow (exempt users, push guard, preauth, auth, failmode).
+
+`receive` is synchronous and answers at once whatever needs no Duo call (the hot path: Status-Server, exempt
+users, refusals); what needs Duo comes back as a coroutine for the transport to run.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+import urllib.parse
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from duomfa import radius
+from duomfa.config import ProxySettings
+from duomfa.duo import DuoApiError, DuoClient, DuoUnavailable, PreauthResult
+from duomfa.proxy.authlog import JsonLog
+from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
+from duomfa.proxy.dedup import RequestKey, Retransmissions
+from duomfa.proxy.metrics import ProxyMetrics
+from duomfa.proxy.pushguard import PushGuard
+from duomfa.radius.constants import attribute_type
+
+A = radius.constants
+FACTOR_WORD = re.compile(r"(push|phone|sms)([1-9][0-9]?)?", re.IGNORECASE)
+PASSCODE = re.compile(r"[0-9]{6,16}")
+MICROSOFT = 311
+MS_CHAP_TYPES = {1, 11, 25}  # MS-CHAP-Response, MS-CHAP-Challenge, MS-CHAP2-Response
+
+PAP_REQUIRED_MSG = "PAP is required: set this RADIUS client's authentication protocol to PAP"
+NO_USERNAME_MSG = "A username is required"
+BAD_FACTOR_MSG = "Enter a passcode, or push, phone or sms (push2, phone2 … for another device)"
+PUSH_GUARD_MSG = "Too many login requests for this user; wait a minute, or enter a passcode"
+DUO_UNAVAILABLE_MSG = "Duo cannot be reached; try again later"
+DUO_ERROR_MSG = "Duo refused the request; ask your administrator to check the proxy's Duo keys"
+EXEMPT_MSG = "Exempt from Duo"
+FAIL_OPEN_MSG = "Duo cannot be reached; logged in without a second factor (failmode safe)"
+
+
+class _Redacted(str):
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+@dataclass(frozen=True)
+class Factor:
+    kind: str  # push | phone | sms | passcode
+    device_number: int | None = None  # push2 → 2: the second device preauth lists
+    passcode: str | None = field(default=None, repr=False)
+
+
+def parse_factor(password: str) -> Factor | None:
+    """What the user typed in the MFA code field, as a Duo factor; None when it is neither a word nor a passcode."""
+    text = password.strip()
+    word = FACTOR_WORD.fullmatch(text)
+    if word:
+        return Factor(word.group(1).lower(), int(word.group(2)) if word.group(2) else None)
+    if PASSCODE.fullmatch(text):
+        return Factor("passcode", passcode=_Redacted(text))
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    accept: bool
+    reason: str  # for the log: why, in a few words
+    reply_message: str | None
+    txid: str | None = None
+    duo_status: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """An authenticated Access-Request that needs Duo."""
+
+    key: RequestKey
+    packet: radius.Packet
+    secret: SecretVersion
+    username: str
+    factor: Factor
+    client_ip: str | None
+    received: float
+
+
+class Pipeline:
+    def __init__(self, settings: ProxySettings, clients: ClientTable, duo: DuoClient | None, metrics: ProxyMetrics,
+                 log: JsonLog, clock=time.monotonic):
+        self.settings = settings
+        self.clients = clients
+        self.duo = duo
+        self.metrics = metrics
+        self.log = log
+        self.clock = clock
+        self.guard = PushGuard(settings.max_pushes_per_user_per_minute)
+        self.retransmissions = Retransmissions(settings.reply_cache_seconds)
+        self.exempt = {name.lower() for name in settings.exempt_usernames}
+        self.ma_clients: set[str] = set()  # addresses that have sent Message-Authenticator (auto mode)
+        self.client_ip_type = attribute_type(settings.client_ip_attr)
+        self.pending_pushes = 0
+
+    # --- the synchronous part --------------------------------------------------------------------------------
+
+    def receive(self, data: bytes, address: tuple[str, int]) -> bytes | None | Any:
+        """Bytes to send back now, None to stay silent, or an awaitable that yields the reply (or None)."""
+        started = self.clock()
+        client_address, client_port = address[0], address[1]
+        client = self.clients.lookup(client_address)
+        if client is None:
+            return self._drop("unknown_client", client_address)
+        try:
+            packet = radius.parse(data)
+        except radius.MalformedPacket as exc:
+            return self._drop("malformed", client_address, detail=exc.reason)
+        if packet.code not in (A.ACCESS_REQUEST, A.STATUS_SERVER):
+            return self._drop("unsupported_code", client_address, detail=str(packet.code))
+        try:
+            identified = self._identify_secret(client, packet)
+        except radius.MalformedPacket as exc:
+            return self._drop("malformed", client_address, detail=exc.reason)
+        if isinstance(identified, str):
+            return self._drop(identified, client_address)
+        secret, password = identified
+        has_authenticator = packet.has(A.MESSAGE_AUTHENTICATOR)
+        if has_authenticator:
+            self.ma_clients.add(client_address)
+        elif self.settings.require_message_authenticator == "yes" or (
+                self.settings.require_message_authenticator == "auto" and client_address in self.ma_clients):
+            return self._drop("missing_message_authenticator", client_address)
+
+        key: RequestKey = (client_address, client_port, packet.identifier, packet.authenticator)
+        earlier = self.retransmissions.lookup(key, data)
+        if earlier is not None:
+            if isinstance(earlier, bytes):
+                self.metrics.resent.inc()
+                return earlier
+            self.metrics.joined.inc()
+            return earlier  # the in-flight reply; the transport sends it to this copy too
+
+        if packet.code == A.STATUS_SERVER:
+            self.metrics.status_server.inc()
+            self.log.debug("status_server", client=client_address, secret_version=secret.label)
+            return radius.encode_reply(A.ACCESS_ACCEPT, packet, secret.secret, self._proxy_state(packet))
+
+        immediate = self._decide_without_duo(packet, password)
+        username = self._username(packet)
+        if isinstance(immediate, Decision):
+            reply = self._reply(packet, secret, immediate)
+            self.retransmissions.remember(key, data, reply)
+            self._log(client_address, username, self._factor_kind(password), immediate, secret, started)
+            return reply
+        request = Request(key, packet, secret, username or "", immediate, self._client_ip(packet), started)
+        future = self.retransmissions.begin(key, data)
+        return self._answer(request, future)
+
+    def _drop(self, reason: str, client_address: str, detail: str | None = None) -> None:
+        self.metrics.drop(reason)
+        self.log.debug("drop", reason=reason, client=client_address, detail=detail)
+        return None
+
+    def _identify_secret(self, client: ClientEntry, packet: radius.Packet) -> tuple[SecretVersion, str | None] | str:
+        """The secret version that signed the request and the decrypted password, or a drop reason."""
+        if packet.has(A.MESSAGE_AUTHENTICATOR):
+            for version in client.secrets:
+                if radius.verify_request_message_authenticator(packet, version.secret):
+                    return version, self._password(packet, version)
+            return "bad_message_authenticator"
+        if packet.code == A.STATUS_SERVER:
+            return "missing_message_authenticator"  # RFC 5997: Status-Server is only trusted with one
+        hidden = packet.get(A.USER_PASSWORD)
+        if hidden is None:
+            # CHAP / EAP without Message-Authenticator: nothing tells the versions apart; the reply is a reject
+            return client.secrets[0], None
+        candidates = []
+        for version in client.secrets:
+            password = self._password(packet, version)
+            if password is not None:
+                candidates.append((version, password))
+        if not candidates:
+            return "bad_secret"
+        if len(candidates) == 1:
+            return candidates[0]
+        well_formed = [c for c in candidates if parse_factor(c[1]) is not None]
+        if len(well_formed) == 1:
+            return well_formed[0]
+        return "ambiguous_secret"
+
+    def _password(self, packet: radius.Packet, version: SecretVersion) -> str | None:
+        """The PAP password under this secret, if it decrypts cleanly (zero padding, decodable, printable)."""
+        hidden = packet.get(A.USER_PASSWORD)
+        if hidden is None:
+            return None
+        plain = radius.pap_password(hidden, version.secret, packet.authenticator)
+        if plain is None:
+            return None
+        try:
+            text = plain.decode(self.settings.pw_codec)
+        except UnicodeDecodeError:
+            return None
+        return text if text.isprintable() else None
+
+    def _username(self, packet: radius.Packet) -> str | None:
+        raw = packet.get(A.USER_NAME)
+        if not raw:
+            return None
+        try:
+            name = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return None
+        return name if name and name.isprintable() else None
+
+    @staticmethod
+    def _factor_kind(password: str | None) -> str | None:
+        if password is None:
+            return None
+        factor = parse_factor(password)
+        return factor.kind if factor else "invalid"
+
+    def _client_ip(self, packet: radius.Packet) -> str | None:
+        raw = packet.get(self.client_ip_type)
+        if raw is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(raw.decode("ascii").strip()))
+        except (ValueError, UnicodeDecodeError):
+            pass
+        if len(raw) in (4, 16):  # an address attribute such as Framed-IP-Address carries the octets
+            return str(ipaddress.ip_address(raw))
+        return None
+
+    def _uses_other_protocol(self, packet: radius.Packet) -> bool:
+        if packet.has(A.CHAP_PASSWORD) or packet.has(A.EAP_MESSAGE):
+            return True
+        for value in packet.get_all(A.VENDOR_SPECIFIC):
+            for vendor, vendor_type, _ in radius.vendor_attributes(value):
+                if vendor == MICROSOFT and vendor_type in MS_CHAP_TYPES:
+                    return True
+        return False
+
+    def _decide_without_duo(self, packet: radius.Packet, password: str | None) -> Decision | Factor:
+        if self._uses_other_protocol(packet):
+            return Decision(False, "not PAP", PAP_REQUIRED_MSG)
+        username = self._username(packet)
+        if username is None:
+            return Decision(False, "no username", NO_USERNAME_MSG)
+        if username.lower() in self.exempt:
+            return Decision(True, "exempt user", EXEMPT_MSG)
+        factor = parse_factor(password) if password is not None else None
+        if factor is None:
+            return Decision(False, "invalid factor" if password else "no factor", BAD_FACTOR_MSG)
+        return factor
+
+    def _proxy_state(self, packet: radius.Packet) -> list[tuple[int, bytes]]:
+        return [(A.PROXY_STATE, value) for value in packet.get_all(A.PROXY_STATE)]
+
+    def _reply(self, packet: radius.Packet, secret: SecretVersion, decision: Decision) -> bytes:
+        attributes: list[tuple[int, bytes]] = []
+        if decision.reply_message:
+            attributes.extend(radius.split_text_attribute(A.REPLY_MESSAGE, decision.reply_message.encode("utf-8")))
+        attributes.extend(self._proxy_state(packet))
+        code = A.ACCESS_ACCEPT if decision.accept else A.ACCESS_REJECT
+        self.metrics.requests["accept" if decision.accept else "reject"].inc()
+        return radius.encode_reply(code, packet, secret.secret, attributes)
+
+    def _log(self, client_address: str, username: str | None, factor: str | None, decision: Decision,
+             secret: SecretVersion, started: float) -> None:
+        self.log.auth(client=client_address, username=username, factor=factor,
+                      result="accept" if decision.accept else "reject", reason=decision.reason,
+                      duo_status=decision.duo_status, txid=decision.txid,
+                      latency_ms=round((self.clock() - started) * 1000, 2), secret_version=secret.label)
+
+    # --- the part that asks Duo ------------------------------------------------------------------------------
+
+    async def _answer(self, request: Request, future: Any) -> bytes | None:
+        reply: bytes | None = None
+        try:
+            decision = await self.decide(request)
+            reply = self._reply(request.packet, request.secret, decision)
+            self._log(request.key[0], request.username, request.factor.kind, decision, request.secret,
+                      request.received)
+        except Exception as exc:  # a bug must cost one request, never the server
+            self.metrics.drop("internal_error")
+            self.log.event("ERROR", "internal_error", client=request.key[0], username=request.username,
+                           error=type(exc).__name__, detail=str(exc)[:200])
+        finally:
+            self.retransmissions.finish(request.key, future, reply)
+        return reply
+
+    async def decide(self, request: Request) -> Decision:
+        factor = request.factor
+        if factor.kind in ("push", "phone") and not self.guard.allow(request.username):
+            self.metrics.push_guard.inc()
+            return Decision(False, "push guard", PUSH_GUARD_MSG)
+        if self.duo is None:
+            return self._duo_unavailable(request, "no Duo keys yet")
+        try:
+            preauth = await self.duo.preauth(request.username, ipaddr=request.client_ip)
+            if preauth.result == "allow":
+                return Decision(True, "preauth allow", preauth.status_msg, duo_status="allow")
+            if preauth.result in ("deny", "enroll"):
+                return Decision(False, f"preauth {preauth.result}", preauth.status_msg, duo_status=preauth.result)
+            if preauth.result != "auth":
+                return Decision(False, f"preauth {preauth.result}", DUO_ERROR_MSG, duo_status=preauth.result)
+            return await self._auth(request, preauth)
+        except DuoUnavailable as exc:
+            self.metrics.duo_errors.labels(exc.reason).inc()
+            return self._duo_unavailable(request, exc.reason)
+        except DuoApiError as exc:
+            self.metrics.duo_errors.labels(f"http_{exc.http_status}").inc()
+            self.log.event("ERROR", "duo_error", username=request.username, http_status=exc.http_status,
+                           code=exc.code, message=exc.message)
+            return Decision(False, f"duo error {exc.http_status} {exc.code}", DUO_ERROR_MSG)
+
+    async def _auth(self, request: Request, preauth: PreauthResult) -> Decision:
+        factor = request.factor
+        assert self.duo is not None
+        if factor.kind == "passcode":
+            result = await self.duo.auth("passcode", request.username, passcode=str(factor.passcode),
+                                         ipaddr=request.client_ip)
+            return Decision(result.result == "allow", f"passcode {result.status}", result.status_msg,
+                            duo_status=result.status)
+        device = "auto"
+        if factor.device_number is not None:
+            capable = [d for d in preauth.devices if factor.kind in d.capabilities]
+            if factor.device_number > len(capable):
+                return Decision(False, f"no device {factor.device_number} for {factor.kind}",
+                                f"No device number {factor.device_number} can receive {factor.kind}")
+            device = capable[factor.device_number - 1].device
+        elif not any(factor.kind in d.capabilities for d in preauth.devices):
+            return Decision(False, f"no device for {factor.kind}", f"No device can receive {factor.kind}")
+        if factor.kind == "sms":
+            result = await self.duo.auth("sms", request.username, device=device, ipaddr=request.client_ip)
+            return Decision(False, f"sms {result.status}", result.status_msg, duo_status=result.status)
+        deadline = request.received + self.settings.push_wait_seconds
+        self.pending_pushes += 1
+        self.metrics.pending_pushes.inc()
+        try:
+            result = await self.duo.auth_and_wait(factor.kind, request.username, device=device,
+                                                  ipaddr=request.client_ip, pushinfo=self._pushinfo(request),
+                                                  deadline=deadline)
+        finally:
+            self.pending_pushes -= 1
+            self.metrics.pending_pushes.dec()
+        return Decision(result.result == "allow", f"{factor.kind} {result.status}", result.status_msg,
+                        txid=result.txid, duo_status=result.status)
+
+    def _pushinfo(self, request: Request) -> str:
+        info = {"from": "AWS Directory Service (duomfa)"}
+        if request.client_ip:
+            info["client_ip"] = request.client_ip
+        return urllib.parse.urlencode(info)
+
+    def _duo_unavailable(self, request: Request, reason: str) -> Decision:
+        if self.settings.failmode == "safe":
+            self.metrics.fail_open.inc()
+            self.log.event("WARNING", "fail_open", username=request.username, client=request.key[0],
+                           reason=reason, failmode="safe")
+            return Decision(True, f"fail open: duo unavailable ({reason})", FAIL_OPEN_MSG)
+        self.metrics.fail_closed.inc()
+        return Decision(False, f"fail closed: duo unavailable ({reason})", DUO_UNAVAILABLE_MSG)

@@ -1,0 +1,183 @@
+"""Where the Duo keys and RADIUS shared secrets come from: the configuration itself, a JSON file, or AWS Secrets
+Manager — read again every few seconds, every stage at once (AWSCURRENT, AWSPENDING, AWSPREVIOUS), so a rotation
+reaches the proxy without a restart.
+
+A secret's JSON: {"ikey", "skey", "api_host", "radius_secret", "radius_clients": [address | CIDR | range, …],
+"previous_valid_until": UNIX time}. All keys are optional except radius_secret; Duo keys come from AWSCURRENT.
+A file holds either one such object (the current version) or {"AWSCURRENT": {…}, "AWSPENDING": {…}, …}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from duomfa.config import ConfigError, IpNetwork, ProxySettings, Secret, parse_networks
+from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
+
+STAGES = ("AWSCURRENT", "AWSPENDING", "AWSPREVIOUS")
+
+
+class SecretsSourceError(Exception):
+    """The source could not be read or holds something unusable; the message never contains a secret."""
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What a source said at one reading: Duo keys (if it carries them) and the valid shared-secret versions."""
+
+    ikey: str | None
+    skey: Secret | None
+    api_host: str | None
+    versions: tuple[SecretVersion, ...]
+    clients: tuple[IpNetwork, ...]
+    fingerprint: str  # changes when anything above changes; lets the proxy skip identical re-reads
+
+
+def _stage_document(stage: str, document: Any) -> dict[str, Any]:
+    if not isinstance(document, dict):
+        raise SecretsSourceError(f"the {stage} secret is not a JSON object")
+    secret = document.get("radius_secret")
+    if not isinstance(secret, str) or not secret:
+        raise SecretsSourceError(f"the {stage} secret has no radius_secret string")
+    return document
+
+
+def state_from_stages(stages: Mapping[str, tuple[str, Any]], now: float | None = None) -> SourceState:
+    """Build the state from {stage: (version id, parsed JSON)}; AWSCURRENT is required."""
+    if "AWSCURRENT" not in stages:
+        raise SecretsSourceError("no AWSCURRENT version")
+    now = time.time() if now is None else now
+    current_id, current = stages["AWSCURRENT"]
+    current = _stage_document("AWSCURRENT", current)
+    versions: list[SecretVersion] = []
+    seen: set[str] = set()
+    valid_until = current.get("previous_valid_until")
+    for stage in STAGES:
+        if stage not in stages:
+            continue
+        version_id, document = stages[stage]
+        document = _stage_document(stage, document)
+        if stage == "AWSPREVIOUS" and isinstance(valid_until, (int, float)) and valid_until < now:
+            continue  # the control plane has declared the previous secret retired
+        secret = document["radius_secret"]
+        if secret in seen:
+            continue  # AWSPENDING may still sit on the current version right after finishSecret
+        seen.add(secret)
+        versions.append(SecretVersion(f"{stage}:{version_id[:8]}" if version_id else stage, secret.encode("utf-8")))
+    clients: list[IpNetwork] = []
+    for item in current.get("radius_clients") or []:
+        try:
+            clients.extend(parse_networks(str(item)))
+        except ValueError:
+            raise SecretsSourceError(f"radius_clients entry {item!r} is not an address, CIDR block or range") from None
+    skey = current.get("skey")
+    fingerprint = json.dumps([[v.label for v in versions], [str(n) for n in clients], current.get("ikey"),
+                              current.get("api_host"), sorted(s for s in seen), skey], sort_keys=True)
+    return SourceState(
+        ikey=current.get("ikey"), skey=Secret(skey) if isinstance(skey, str) else None, api_host=current.get("api_host"),
+        versions=tuple(versions), clients=tuple(clients), fingerprint=str(hash(fingerprint)),
+    )
+
+
+class InlineSource:
+    """Secrets written in the configuration itself: nothing to re-read."""
+
+    refreshes = False
+
+    async def read(self) -> SourceState | None:
+        return None
+
+
+class FileSource:
+    refreshes = True
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    async def read(self) -> SourceState:
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SecretsSourceError(f"cannot read {self.path}: {exc.strerror}") from None
+        except ValueError:
+            raise SecretsSourceError(f"{self.path} is not JSON") from None
+        if isinstance(document, dict) and "AWSCURRENT" in document:
+            stages = {stage: ("", document[stage]) for stage in STAGES if stage in document}
+        else:
+            stages = {"AWSCURRENT": ("", document)}
+        return state_from_stages(stages)
+
+
+class SecretsManagerSource:
+    refreshes = True
+
+    def __init__(self, secret_id: str, client: Any = None):
+        self.secret_id = secret_id
+        self._client = client
+
+    def _secretsmanager(self) -> Any:
+        if self._client is None:
+            try:
+                import boto3
+            except ImportError:
+                raise SecretsSourceError("secrets_source = aws-secretsmanager needs boto3 (pip install 'duomfa[aws]')") from None
+            region = self.secret_id.split(":")[3] if self.secret_id.startswith("arn:") else None
+            self._client = boto3.client("secretsmanager", region_name=region or None)
+        return self._client
+
+    def _read_stages(self) -> dict[str, tuple[str, Any]]:
+        client = self._secretsmanager()
+        stages: dict[str, tuple[str, Any]] = {}
+        for stage in STAGES:
+            try:
+                answer = client.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
+            except Exception as exc:  # botocore's error classes are generated per service
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+                if stage != "AWSCURRENT" and code == "ResourceNotFoundException":
+                    continue  # no such stage right now: normal outside a rotation
+                raise SecretsSourceError(f"reading {stage} of the secret failed: {code}") from None
+            try:
+                stages[stage] = (answer.get("VersionId", ""), json.loads(answer.get("SecretString") or ""))
+            except ValueError:
+                raise SecretsSourceError(f"the {stage} version of the secret is not JSON") from None
+        return stages
+
+    async def read(self) -> SourceState:
+        return state_from_stages(await asyncio.to_thread(self._read_stages))
+
+
+def open_source(settings: ProxySettings) -> InlineSource | FileSource | SecretsManagerSource:
+    source = settings.secrets_source
+    if source == "inline":
+        return InlineSource()
+    if source.startswith("file:"):
+        return FileSource(Path(source[len("file:"):]))
+    if source.startswith("aws-secretsmanager:"):
+        return SecretsManagerSource(source[len("aws-secretsmanager:"):])
+    raise ConfigError(f"secrets_source = {source!r} is not supported")
+
+
+def build_client_table(settings: ProxySettings, state: SourceState | None) -> ClientTable:
+    """Clients from the configuration (radius_ip_N) plus those the source lists, with their valid secrets."""
+    entries: list[tuple[IpNetwork, ClientEntry]] = []
+    shared = state.versions if state is not None else ()
+    for client in settings.clients:
+        if client.secret is not None:
+            versions: tuple[SecretVersion, ...] = (SecretVersion(client.name.replace("radius_ip", "radius_secret"),
+                                                                 client.secret.reveal().encode("utf-8")),)
+        else:
+            versions = shared
+        if not versions:
+            continue  # no secret known yet: the client cannot be authenticated, so it is not a client
+        entry = ClientEntry(client.name, versions)
+        entries.extend((network, entry) for network in client.networks)
+    if state is not None and state.versions:
+        entry = ClientEntry("radius_clients", state.versions)
+        entries.extend((network, entry) for network in state.clients)
+    return ClientTable(entries)

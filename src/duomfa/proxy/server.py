@@ -1,0 +1,251 @@
+"""Running the proxy: the UDP transport (receive bytes, hand them to the pipeline, send what comes back), the
+health and metrics HTTP listener, and the loop that re-reads the secrets source."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from duomfa import __version__
+from duomfa.config import ProxySettings, Secret
+from duomfa.duo import DuoClient
+from duomfa.proxy.authlog import JsonLog
+from duomfa.proxy.metrics import ProxyMetrics
+from duomfa.proxy.pipeline import Pipeline
+from duomfa.proxy.secrets_source import SecretsSourceError, SourceState, build_client_table, open_source
+
+READY_PING_SECONDS = 15.0
+
+
+class RadiusProtocol(asyncio.DatagramProtocol):
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            outcome = self.pipeline.receive(data, addr)
+        except Exception as exc:  # nothing that arrives may stop the receive loop
+            self.pipeline.metrics.drop("internal_error")
+            self.pipeline.log.event("ERROR", "internal_error", client=addr[0], error=type(exc).__name__,
+                                    detail=str(exc)[:200])
+            return
+        if outcome is None:
+            return
+        if isinstance(outcome, bytes):
+            self.transport.sendto(outcome, addr)  # type: ignore[union-attr]
+            return
+        task = asyncio.ensure_future(outcome)
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._send_result(done, addr))
+
+    def _send_result(self, done: asyncio.Future[Any], addr: tuple[str, int]) -> None:
+        self._tasks.discard(done)
+        if done.cancelled() or done.exception() is not None:
+            return
+        reply = done.result()
+        if reply is not None and self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(reply, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP errors for replies to vanished clients: nothing to do
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@dataclass
+class RunningProxy:
+    settings: ProxySettings
+    pipeline: Pipeline
+    protocol: RadiusProtocol
+    transport: asyncio.DatagramTransport
+    http_runner: web.AppRunner | None
+    port: int
+    http_port: int | None
+    log: JsonLog
+    duo_keys: tuple[str, Secret, str] | None = None
+    duo_reachable: bool = False
+    _background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.transport.close()
+        if self.http_runner is not None:
+            await self.http_runner.cleanup()
+        if self.pipeline.duo is not None:
+            await self.pipeline.duo.close()
+        self.log.event("INFO", "stopped")
+        self.log.flush()
+
+
+def _duo_keys(settings: ProxySettings, state: SourceState | None) -> tuple[str, Secret, str] | None:
+    """ikey, skey and api_host: from the secrets source when it carries them, else from the configuration."""
+    ikey = (state.ikey if state and state.ikey else None) or settings.ikey
+    skey = (state.skey if state and state.skey else None) or settings.skey
+    api_host = (state.api_host if state and state.api_host else None) or settings.api_host
+    if not (ikey and skey and api_host):
+        return None
+    return ikey, skey, api_host
+
+
+def _duo_client(settings: ProxySettings, keys: tuple[str, Secret, str] | None,
+                metrics: ProxyMetrics) -> DuoClient | None:
+    if keys is None:
+        return None
+    ikey, skey, api_host = keys
+    return DuoClient(ikey, skey.reveal(), api_host, ca_certs=settings.ca_certs, api_timeout=settings.api_timeout,
+                     http_proxy=settings.http_proxy, on_response=metrics.observe_duo)
+
+
+def _http_app(proxy: RunningProxy) -> web.Application:
+    async def healthz(request: web.Request) -> web.Response:
+        healthy = not proxy.transport.is_closing()
+        return web.json_response({"status": "ok" if healthy else "closing", "version": __version__},
+                                 status=200 if healthy else 503)
+
+    async def readyz(request: web.Request) -> web.Response:
+        listening = not proxy.transport.is_closing()
+        duo_ok = proxy.duo_reachable or proxy.settings.failmode == "safe"
+        ready = listening and duo_ok and len(proxy.pipeline.clients) > 0
+        return web.json_response({"ready": ready, "listening": listening, "duo_reachable": proxy.duo_reachable,
+                                  "failmode": proxy.settings.failmode, "clients": len(proxy.pipeline.clients)},
+                                 status=200 if ready else 503)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=proxy.pipeline.metrics.exposition(),
+                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def _watch_duo(proxy: RunningProxy) -> None:
+    """Keep /readyz honest: is Duo's /ping answering?"""
+    while True:
+        duo = proxy.pipeline.duo
+        reachable = False
+        if duo is not None:
+            with contextlib.suppress(Exception):
+                await duo.ping()
+                reachable = True
+        if reachable != proxy.duo_reachable:
+            proxy.log.event("INFO" if reachable else "WARNING", "duo_reachability", reachable=reachable)
+        proxy.duo_reachable = reachable
+        await asyncio.sleep(READY_PING_SECONDS)
+
+
+async def _refresh_secrets(proxy: RunningProxy, source: Any, state: SourceState | None) -> None:
+    fingerprint = state.fingerprint if state else None
+    while True:
+        await asyncio.sleep(proxy.settings.secrets_refresh_seconds)
+        try:
+            fresh = await source.read()
+        except SecretsSourceError as exc:
+            proxy.pipeline.metrics.secrets_errors.inc()
+            proxy.log.event("ERROR", "secrets_source_error", detail=str(exc))
+            continue  # keep the secrets we have: a failed read must not lock everyone out
+        if fresh.fingerprint == fingerprint:
+            continue
+        fingerprint = fresh.fingerprint
+        proxy.pipeline.clients = build_client_table(proxy.settings, fresh)
+        proxy.pipeline.metrics.secret_versions.set(len(fresh.versions))
+        keys = _duo_keys(proxy.settings, fresh)
+        if keys is not None and keys != proxy.duo_keys:
+            old = proxy.pipeline.duo
+            proxy.pipeline.duo = _duo_client(proxy.settings, keys, proxy.pipeline.metrics)
+            proxy.duo_keys = keys
+            if old is not None:  # let requests already talking to Duo finish on the old client
+                asyncio.get_running_loop().call_later(
+                    proxy.settings.push_wait_seconds + 5, lambda: asyncio.ensure_future(old.close()))
+        proxy.log.event("INFO", "secrets_updated", versions=[v.label for v in fresh.versions],
+                        clients=len(proxy.pipeline.clients))
+
+
+def _bind_udp_socket(settings: ProxySettings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.interface else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with contextlib.suppress(OSError):  # bigger buffers ride out bursts of logins
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+    sock.bind((settings.interface, settings.port))
+    return sock
+
+
+def _raise_open_file_limit() -> None:
+    """Each pending push holds a connection to Duo; the usual soft limit of 1,024 descriptors is too few."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> RunningProxy:
+    log = log or JsonLog(debug=settings.debug)
+    _raise_open_file_limit()
+    for notice in settings.notices:
+        log.event("WARNING", "config_notice", detail=notice)
+    metrics = ProxyMetrics()
+    source = open_source(settings)
+    state = await source.read() if source.refreshes else None  # a source that cannot be read stops the start
+    clients = build_client_table(settings, state)
+    if state is not None:
+        metrics.secret_versions.set(len(state.versions))
+    duo_keys = _duo_keys(settings, state)
+    duo = _duo_client(settings, duo_keys, metrics)
+    pipeline = Pipeline(settings, clients, duo, metrics, log)
+    loop = asyncio.get_running_loop()
+    sock = _bind_udp_socket(settings)
+    transport, protocol = await loop.create_datagram_endpoint(lambda: RadiusProtocol(pipeline), sock=sock)
+    port = sock.getsockname()[1]
+    proxy = RunningProxy(settings, pipeline, protocol, transport, None, port, None, log,  # type: ignore[arg-type]
+                         duo_keys=duo_keys)
+    if settings.http_port is not None:
+        runner = web.AppRunner(_http_app(proxy), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http_interface, settings.http_port)
+        await site.start()
+        proxy.http_runner = runner
+        proxy.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    proxy._background.append(asyncio.create_task(_watch_duo(proxy)))
+    if source.refreshes:
+        proxy._background.append(asyncio.create_task(_refresh_secrets(proxy, source, state)))
+    log.event("INFO", "listening", port=port, interface=settings.interface, http_port=proxy.http_port,
+              clients=len(clients), failmode=settings.failmode, api_host=duo.api_host if duo else None,
+              require_message_authenticator=settings.require_message_authenticator,
+              secrets_source=settings.secrets_source.split(":", 1)[0], version=__version__)
+    log.flush()
+    return proxy
+
+
+async def serve_until_stopped(settings: ProxySettings) -> None:
+    from duomfa.signals import wait_for_stop_signal
+
+    proxy = await start_proxy(settings)
+    try:
+        signum = await wait_for_stop_signal()
+        proxy.log.event("INFO", "stopping", signal=signum.name)
+    finally:
+        await proxy.close()
+

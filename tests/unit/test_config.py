@@ -1,0 +1,161 @@
+"""Settings: an admin's authproxy.cfg is read as Duo's proxy reads it, and every mistake names file, line and fix."""
+
+from __future__ import annotations
+
+import ipaddress
+import textwrap
+
+import pytest
+
+from duomfa.config import ConfigError, load_settings, parse_networks
+
+IKEY = "DIABCDEFGHIJKLMNOPQR"
+SKEY = "s" * 40
+
+
+def write(tmp_path, body: str):
+    path = tmp_path / "authproxy.cfg"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def minimal(extra: str = "") -> str:
+    return f"""\
+        [main]
+        debug = false
+
+        [radius_server_duo_only]
+        ikey = {IKEY}
+        skey = {SKEY}
+        api_host = api-12345678.duosecurity.com
+        radius_ip_1 = 10.0.1.10
+        radius_secret_1 = first-secret
+        radius_ip_2 = 10.0.2.0/24
+        radius_secret_2 = second-secret
+        {extra}
+        """
+
+
+def test_a_duo_authproxy_section_is_read_with_duos_defaults(tmp_path):
+    settings = load_settings(write(tmp_path, minimal()), {})
+    assert settings.ikey == IKEY and settings.skey.reveal() == SKEY
+    assert settings.port == 1812 and settings.failmode == "safe"
+    assert settings.require_message_authenticator == "auto"
+    assert settings.client_ip_attr == "Calling-Station-Id"
+    assert settings.max_pushes_per_user_per_minute == 3
+    assert [c.name for c in settings.clients] == ["radius_ip_1", "radius_ip_2"]
+    assert settings.clients[1].networks == (ipaddress.ip_network("10.0.2.0/24"),)
+    assert "s" * 40 not in repr(settings)
+
+
+def test_unknown_key_names_file_line_key_and_what_is_allowed(tmp_path):
+    path = write(tmp_path, minimal("failmod = secure"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    message = str(caught.value)
+    assert f"{path}:12" in message and "'failmod'" in message and "failmode" in message
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("failmode = open", "allowed: safe, secure"),
+    ("port = 70000", "out of range; allowed 1–65535"),
+    ("port = twelve", "not a whole number"),
+    ("api_timeout = soon", "not a number"),
+    ("require_message_authenticator = maybe", "allowed: auto, yes, no"),
+    ("client_ip_attr = Not-An-Attribute", "client_ip_attr"),
+    ("pw_codec = klingon", "not a text encoding"),
+    ("ca_certs = /no/such/file.pem", "no such file"),
+    ("secrets_source = vault:abc", "allowed: inline, file:PATH, aws-secretsmanager:ARN"),
+    ("radius_ip_3 = 10.0.0.300", "is not an address, a CIDR block or a range"),
+    ("skey_protected = AQAAANCMnd8BFdERjHoAwE", "DPAPI"),
+    ("radius_secret_protected_1 = AQAAANCMnd8", "DPAPI"),
+])
+def test_malformed_values_stop_the_start_with_the_line(tmp_path, line, expected):
+    path = write(tmp_path, minimal(line))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert expected in str(caught.value)
+    assert f"{path}:12" in str(caught.value)
+
+
+def test_ip_and_secret_numbers_must_pair(tmp_path):
+    with pytest.raises(ConfigError, match="radius_ip_3 has no radius_secret_3"):
+        load_settings(write(tmp_path, minimal("radius_ip_3 = 10.0.3.3")), {})
+    with pytest.raises(ConfigError, match="radius_secret_4 has no radius_ip_4"):
+        load_settings(write(tmp_path, minimal("radius_secret_4 = x")), {})
+
+
+def test_duos_options_without_effect_are_accepted_with_a_notice(tmp_path):
+    settings = load_settings(write(tmp_path, minimal("pass_through_attr_names = Class\nclient = ad_client")), {})
+    assert any("pass_through_attr_names has no effect" in n for n in settings.notices)
+    assert any("client has no effect" in n for n in settings.notices)
+
+
+def test_other_proxy_modes_are_refused_with_the_reason(tmp_path):
+    path = write(tmp_path, minimal() + "\n[radius_server_auto]\nikey = x\n")
+    with pytest.raises(ConfigError, match=r"\[radius_server_auto\] cannot be used: it needs a primary"):
+        load_settings(path, {})
+
+
+def test_fips_mode_that_cannot_be_honoured_is_refused(tmp_path):
+    path = write(tmp_path, minimal().replace("debug = false", "fips_mode = true"))
+    with pytest.raises(ConfigError, match="fips_mode = true.*cannot honour"):
+        load_settings(path, {})
+
+
+def test_environment_variables_override_and_can_replace_the_file(tmp_path):
+    settings = load_settings(write(tmp_path, minimal()), {"DUOMFA_FAILMODE": "secure", "DUOMFA_PORT": "11812"})
+    assert settings.failmode == "secure" and settings.port == 11812
+    only_env = load_settings(None, {
+        "DUOMFA_IKEY": IKEY, "DUOMFA_SKEY": SKEY, "DUOMFA_API_HOST": "api-x.duofederal.com",
+        "DUOMFA_RADIUS_IP_1": "10.0.0.5", "DUOMFA_RADIUS_SECRET_1": "s3",
+        "DUOMFA_EXEMPT_USERNAME_1": "svc-backup", "PATH": "/usr/bin",
+    })
+    assert only_env.api_host == "api-x.duofederal.com" and only_env.exempt_usernames == ("svc-backup",)
+    with pytest.raises(ConfigError, match="environment variable DUOMFA_FAILMOD: unknown setting"):
+        load_settings(write(tmp_path, minimal()), {"DUOMFA_FAILMOD": "secure"})
+
+
+def test_secrets_source_replaces_inline_secrets(tmp_path):
+    body = f"""\
+        [radius_server_duo_only]
+        secrets_source = aws-secretsmanager:arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:duo-AbCdEf
+        radius_ip_1 = 10.0.1.10
+        radius_ip_2 = 10.0.1.11
+        """
+    settings = load_settings(write(tmp_path, body), {})
+    assert settings.skey is None and all(c.secret is None for c in settings.clients)
+    with pytest.raises(ConfigError, match="radius_secret_1 is set, but the secrets_source provides"):
+        load_settings(write(tmp_path, body + "radius_secret_1 = x\n"), {})
+
+
+def test_bad_keys_are_explained(tmp_path):
+    with pytest.raises(ConfigError, match="not an integration key"):
+        load_settings(write(tmp_path, minimal().replace(IKEY, "DIshort")), {})
+    with pytest.raises(ConfigError, match="not a Duo secret key"):
+        load_settings(write(tmp_path, minimal().replace(SKEY, "short")), {})
+    with pytest.raises(ConfigError, match="without https://"):
+        load_settings(write(tmp_path, minimal().replace("api-12345678", "https://api-12345678")), {})
+
+
+def test_structure_errors_name_the_line(tmp_path):
+    path = write(tmp_path, "ikey = x\n")
+    with pytest.raises(ConfigError, match=rf"{path}:1: 'ikey' is outside any section"):
+        load_settings(path, {})
+    path = write(tmp_path, "[radius_server_duo_only]\nport = 1\nport = 2\n")
+    with pytest.raises(ConfigError, match=rf"{path}:3: port is set twice"):
+        load_settings(path, {})
+    path = write(tmp_path, "[radius_server_duo_only]\nthis line is nonsense\n")
+    with pytest.raises(ConfigError, match=rf"{path}:2: expected 'key = value'"):
+        load_settings(path, {})
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("10.0.0.1", ["10.0.0.1/32"]),
+    ("10.0.0.0/24", ["10.0.0.0/24"]),
+    ("10.1.0.0/255.255.0.0", ["10.1.0.0/16"]),
+    ("10.0.0.1-10.0.0.3", ["10.0.0.1/32", "10.0.0.2/31"]),
+    ("fd00::1", ["fd00::1/128"]),
+])
+def test_clients_may_be_addresses_blocks_or_ranges(text, expected):
+    assert [str(n) for n in parse_networks(text)] == expected

@@ -1,0 +1,183 @@
+"""The pipeline decides datagrams without a socket: what is dropped, what is answered at once, with which secret."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import struct
+
+import pytest
+
+from duomfa import radius
+from duomfa.config import ProxySettings, RadiusClient, Secret, parse_networks
+from duomfa.proxy.authlog import JsonLog
+from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
+from duomfa.proxy.metrics import ProxyMetrics
+from duomfa.proxy.pipeline import Pipeline, parse_factor
+
+A = radius.constants
+CLIENT = ("10.0.0.5", 40000)
+CURRENT, PENDING = b"current-secret", b"pending-secret"
+
+
+def make_pipeline(require_ma="auto", versions=((("AWSCURRENT", CURRENT),)), exempt=("svc-exempt",)):
+    settings = ProxySettings(
+        ikey="DI" + "A" * 18, skey=Secret("s" * 40), api_host="127.0.0.1:1", exempt_usernames=exempt,
+        clients=(RadiusClient("radius_ip_1", parse_networks("10.0.0.0/24"), None),),
+        require_message_authenticator=require_ma, http_port=None,
+    )
+    entry = ClientEntry("radius_ip_1", tuple(SecretVersion(label, secret) for label, secret in versions))
+    table = ClientTable([(network, entry) for network in settings.clients[0].networks])
+    stream = io.BytesIO()
+    log = JsonLog(stream)
+    return Pipeline(settings, table, None, ProxyMetrics(), log), stream
+
+
+def access_request(username="alice", password="123456", secret=CURRENT, ma=True, extra=(), identifier=7):
+    authenticator = radius.new_request_authenticator()
+    attributes = [(A.USER_NAME, username.encode())]
+    if password is not None:
+        attributes.append((A.USER_PASSWORD, radius.hide_user_password(password.encode(), secret, authenticator)))
+    attributes.extend(extra)
+    data = radius.encode_request(A.ACCESS_REQUEST, identifier, authenticator, attributes, secret,
+                                 message_authenticator=ma)
+    return data, authenticator
+
+
+def drops(pipeline, reason):
+    return pipeline.metrics.drops[reason]._value.get()
+
+
+def log_lines(stream, pipeline):
+    pipeline.log.flush()
+    return [json.loads(line) for line in stream.getvalue().decode().splitlines()]
+
+
+def test_exempt_user_is_accepted_at_once_with_message_authenticator_first():
+    pipeline, stream = make_pipeline()
+    data, authenticator = access_request("svc-exempt", "anything at all")
+    reply = pipeline.receive(data, CLIENT)
+    assert isinstance(reply, bytes)
+    packet = radius.verify_reply(reply, authenticator, CURRENT)
+    assert packet.code == A.ACCESS_ACCEPT
+    assert packet.attributes[0][0] == A.MESSAGE_AUTHENTICATOR
+    [line] = log_lines(stream, pipeline)
+    assert line["result"] == "accept" and line["reason"] == "exempt user" and line["secret_version"] == "AWSCURRENT"
+
+
+def test_unknown_client_is_dropped_silently_and_counted():
+    pipeline, _ = make_pipeline()
+    data, _ = access_request("svc-exempt")
+    assert pipeline.receive(data, ("10.9.9.9", 1)) is None
+    assert drops(pipeline, "unknown_client") == 1
+
+
+def test_bad_message_authenticator_and_wrong_secret_are_dropped():
+    pipeline, _ = make_pipeline()
+    data, _ = access_request("svc-exempt", secret=b"someone-else")
+    assert pipeline.receive(data, CLIENT) is None
+    assert drops(pipeline, "bad_message_authenticator") == 1
+    data, _ = access_request("alice", "push", secret=b"someone-else", ma=False)
+    assert pipeline.receive(data, CLIENT) is None
+    assert drops(pipeline, "bad_secret") == 1
+
+
+@pytest.mark.parametrize("mode, first_with_ma, answered", [
+    ("yes", False, False), ("no", True, True), ("auto", False, True), ("auto", True, False),
+])
+def test_message_authenticator_policy(mode, first_with_ma, answered):
+    pipeline, _ = make_pipeline(require_ma=mode)
+    if first_with_ma:
+        assert pipeline.receive(access_request("svc-exempt", ma=True)[0], CLIENT) is not None
+    outcome = pipeline.receive(access_request("svc-exempt", ma=False)[0], CLIENT)
+    assert (outcome is not None) == answered
+
+
+def test_each_reply_is_signed_with_the_secret_that_signed_the_request():
+    pipeline, stream = make_pipeline(require_ma="no", versions=(("AWSCURRENT", CURRENT), ("AWSPENDING", PENDING)))
+    for secret, ma in ((CURRENT, True), (PENDING, True), (CURRENT, False), (PENDING, False)):
+        data, authenticator = access_request("svc-exempt", "push", secret=secret, ma=ma)
+        reply = pipeline.receive(data, (CLIENT[0], CLIENT[1] + len(secret) + ma))
+        assert radius.verify_reply(reply, authenticator, secret).code == A.ACCESS_ACCEPT
+    labels = [line["secret_version"] for line in log_lines(stream, pipeline)]
+    assert labels == ["AWSCURRENT", "AWSPENDING", "AWSCURRENT", "AWSPENDING"]
+    data, _ = access_request("svc-exempt", "push", secret=b"third-secret", ma=False)
+    assert pipeline.receive(data, CLIENT) is None
+
+
+def test_status_server_is_answered_and_needs_a_message_authenticator():
+    pipeline, _ = make_pipeline()
+    authenticator = radius.new_request_authenticator()
+    data = radius.encode_request(A.STATUS_SERVER, 1, authenticator, [], CURRENT, message_authenticator=True)
+    reply = pipeline.receive(data, CLIENT)
+    assert radius.verify_reply(reply, authenticator, CURRENT).code == A.ACCESS_ACCEPT
+    bare = struct.pack("!BBH", A.STATUS_SERVER, 2, 20) + authenticator  # RFC 5997 forbids this; a client may not
+    assert pipeline.receive(bare, CLIENT) is None
+    assert drops(pipeline, "missing_message_authenticator") == 1
+
+
+def test_chap_and_eap_are_rejected_with_a_reply_message_saying_pap():
+    pipeline, _ = make_pipeline()
+    for extra in ([(A.CHAP_PASSWORD, b"\x01" + b"x" * 16)], [(A.EAP_MESSAGE, b"\x02\x01\x00\x05\x01")]):
+        data, authenticator = access_request("alice", None, extra=extra)
+        reply = radius.verify_reply(pipeline.receive(data, CLIENT), authenticator, CURRENT)
+        assert reply.code == A.ACCESS_REJECT
+        assert b"PAP is required" in reply.get(A.REPLY_MESSAGE)
+
+
+def test_proxy_state_is_echoed_in_order():
+    pipeline, _ = make_pipeline()
+    data, authenticator = access_request("svc-exempt", extra=[(A.PROXY_STATE, b"one"), (A.PROXY_STATE, b"two")])
+    reply = radius.verify_reply(pipeline.receive(data, CLIENT), authenticator, CURRENT)
+    assert reply.get_all(A.PROXY_STATE) == [b"one", b"two"]
+
+
+def test_retransmission_of_an_answered_request_gets_the_same_reply():
+    pipeline, _ = make_pipeline()
+    data, _ = access_request("svc-exempt")
+    first = pipeline.receive(data, CLIENT)
+    assert pipeline.receive(data, CLIENT) == first
+    assert pipeline.metrics.resent._value.get() == 1
+
+
+async def test_retransmission_in_flight_joins_the_first_copy():
+    pipeline, _ = make_pipeline()
+    calls = []
+
+    async def slow_decide(request):
+        calls.append(request)
+        await asyncio.sleep(0.05)
+        from duomfa.proxy.pipeline import Decision
+        return Decision(True, "test", "ok")
+
+    pipeline.decide = slow_decide
+    data, authenticator = access_request("alice", "push")
+    first = pipeline.receive(data, CLIENT)
+    second = pipeline.receive(data, CLIENT)
+    replies = await asyncio.gather(first, second)
+    assert len(calls) == 1
+    assert replies[0] == replies[1]
+    assert radius.verify_reply(replies[0], authenticator, CURRENT).code == A.ACCESS_ACCEPT
+
+
+def test_username_and_factor_are_required():
+    pipeline, _ = make_pipeline()
+    data, authenticator = access_request("alice", "hello")
+    reply = radius.verify_reply(pipeline.receive(data, CLIENT), authenticator, CURRENT)
+    assert reply.code == A.ACCESS_REJECT and b"Enter a passcode" in reply.get(A.REPLY_MESSAGE)
+
+
+@pytest.mark.parametrize("typed, kind, number", [
+    ("push", "push", None), ("PUSH2", "push", 2), ("phone", "phone", None), ("sms3", "sms", 3),
+    ("123456", "passcode", None), (" 9876543 ", "passcode", None),
+])
+def test_factors_are_read_from_the_password_field(typed, kind, number):
+    factor = parse_factor(typed)
+    assert factor.kind == kind and factor.device_number == number
+    assert typed.strip() not in repr(factor) or kind != "passcode"
+
+
+@pytest.mark.parametrize("typed", ["", "hello", "push0", "12345", "push 2", "1234567890123456789"])
+def test_anything_else_is_not_a_factor(typed):
+    assert parse_factor(typed) is None
