@@ -169,6 +169,7 @@ SERVER_OPTIONS = {
     "http_port": "TCP port of /healthz, /readyz and /metrics (default 8080; 0 = off)",
     "http_interface": "address of that HTTP listener (default: all)",
     "secrets_source": "inline, a JSON file path (file:PATH), or aws-secretsmanager:ARN",
+    "radius_clients": "comma-separated addresses, CIDR blocks or ranges that use the secrets_source's shared secret",
     "secrets_refresh_seconds": "how often a file or Secrets Manager source is read again (default 30)",
     "max_pushes_per_user_per_minute": "pushes and calls per user per minute before refusing more (default 3)",
     "reply_cache_seconds": "how long a reply is resent to retransmissions (default 30)",
@@ -487,6 +488,19 @@ def _clients(server: dict[str, RawValue], inline: bool) -> tuple[RadiusClient, .
             raise ConfigError(f"{secret_raw.origin}: radius_secret_{number} is set, but the secrets_source provides "
                               "the shared secret; remove one of them")
         clients.append(RadiusClient(name=f"radius_ip_{number}", networks=networks, secret=secret))
+    listed = server.get("radius_clients")
+    if listed is not None and listed.value:
+        if inline:
+            raise ConfigError(f"{listed.origin}: radius_clients share the secrets_source's secret; with inline secrets "
+                              "use radius_ip_N and radius_secret_N")
+        networks: list[IpNetwork] = []
+        for item in listed.value.split(","):
+            try:
+                networks.extend(parse_networks(item))
+            except ValueError as exc:
+                raise ConfigError(f"{listed.origin}: radius_clients entry {item.strip()!r} is not an address, a CIDR "
+                                  f"block or a range ({exc})") from None
+        clients.append(RadiusClient(name="radius_clients", networks=tuple(networks), secret=None))
     if inline and not clients:
         raise ConfigError(f"radius_ip_1 and radius_secret_1 are required in [{SERVER_SECTION}]: the RADIUS clients "
                           "(for AWS Directory Service, its domain controllers' addresses) and their shared secret")

@@ -159,3 +159,16 @@ def test_structure_errors_name_the_line(tmp_path):
 ])
 def test_clients_may_be_addresses_blocks_or_ranges(text, expected):
     assert [str(n) for n in parse_networks(text)] == expected
+
+
+def test_radius_clients_list_shares_the_sources_secret(tmp_path):
+    body = """\
+        [radius_server_duo_only]
+        secrets_source = file:/run/secrets/duomfa.json
+        radius_clients = 10.0.1.10, 10.0.2.10,10.0.3.0/28
+        """
+    settings = load_settings(write(tmp_path, body), {})
+    [client] = settings.clients
+    assert [str(n) for n in client.networks] == ["10.0.1.10/32", "10.0.2.10/32", "10.0.3.0/28"]
+    with pytest.raises(ConfigError, match="'10.0.9' is not an address"):
+        load_settings(write(tmp_path, body.replace("10.0.3.0/28", "10.0.9")), {})

@@ -181,3 +181,26 @@ def test_factors_are_read_from_the_password_field(typed, kind, number):
 @pytest.mark.parametrize("typed", ["", "hello", "push0", "12345", "push 2", "1234567890123456789"])
 def test_anything_else_is_not_a_factor(typed):
     assert parse_factor(typed) is None
+
+
+async def test_stats_line_counts_what_happened_in_the_interval():
+    from duomfa.proxy.server import _log_stats
+
+    pipeline, stream = make_pipeline()
+    pipeline.receive(access_request("svc-exempt")[0], CLIENT)
+    pipeline.receive(access_request("svc-exempt")[0], ("10.9.9.9", 1))
+
+    class Proxy:
+        duo_reachable = True
+
+    proxy = Proxy()
+    proxy.pipeline, proxy.log = pipeline, pipeline.log
+    task = asyncio.create_task(_log_stats(proxy, interval=0.05))
+    await asyncio.sleep(0.01)
+    pipeline.receive(access_request("svc-exempt")[0], ("10.9.9.9", 2))
+    pipeline.receive(access_request("svc-exempt", identifier=9)[0], CLIENT)
+    await asyncio.sleep(0.07)
+    task.cancel()
+    stats = [line for line in log_lines(stream, pipeline) if line["event"] == "stats"][0]
+    assert stats["accepted"] == 1 and stats["dropped"] == 1 and stats["dropped_unknown_client"] == 1
+    assert stats["fail_open"] == 0 and stats["secret_versions"] == 1

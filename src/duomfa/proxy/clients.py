@@ -40,6 +40,9 @@ class ClientTable:
     def __len__(self) -> int:
         return len(self._networks)
 
+    def entries(self) -> list[ClientEntry]:
+        return list({id(entry): entry for _, entry in self._networks}.values())
+
     def lookup(self, address: str) -> ClientEntry | None:
         try:
             return self._cache[address]

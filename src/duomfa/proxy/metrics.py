@@ -51,5 +51,22 @@ class ProxyMetrics:
     def observe_duo(self, endpoint: str, seconds: float, status: int | None) -> None:
         self.duo_latency.labels(endpoint).observe(seconds)
 
+    def totals(self) -> dict[str, float]:
+        """Running totals for the periodic stats log line (CloudWatch metric filters read that line)."""
+        value = self.registry.get_sample_value
+        totals = {
+            "accepted": value("duomfa_radius_requests_total", {"result": "accept"}) or 0.0,
+            "rejected": value("duomfa_radius_requests_total", {"result": "reject"}) or 0.0,
+            "fail_open": value("duomfa_fail_open_total") or 0.0,
+            "fail_closed": value("duomfa_fail_closed_total") or 0.0,
+            "push_guard": value("duomfa_push_guard_rejects_total") or 0.0,
+        }
+        drops = {reason: value("duomfa_radius_drops_total", {"reason": reason}) or 0.0 for reason in DROP_REASONS}
+        totals["dropped"] = sum(drops.values())
+        totals.update({f"dropped_{reason}": count for reason, count in drops.items()})
+        totals["duo_errors"] = sum(sample.value for metric in self.duo_errors.collect() for sample in metric.samples
+                                   if sample.name.endswith("_total"))
+        return totals
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,6 +20,7 @@ from duomfa.proxy.pipeline import Pipeline
 from duomfa.proxy.secrets_source import SecretsSourceError, SourceState, build_client_table, open_source
 
 READY_PING_SECONDS = 15.0
+STATS_SECONDS = 60.0
 
 
 class RadiusProtocol(asyncio.DatagramProtocol):
@@ -152,6 +153,19 @@ async def _watch_duo(proxy: RunningProxy) -> None:
         await asyncio.sleep(READY_PING_SECONDS)
 
 
+async def _log_stats(proxy: RunningProxy, interval: float = STATS_SECONDS) -> None:
+    """Once a minute, what happened in that minute: one line that log-based alarms can count."""
+    previous = proxy.pipeline.metrics.totals()
+    while True:
+        await asyncio.sleep(interval)
+        current = proxy.pipeline.metrics.totals()
+        delta = {key: int(current[key] - previous.get(key, 0.0)) for key in current}
+        previous = current
+        proxy.log.event("INFO", "stats", interval_s=interval, pending_pushes=proxy.pipeline.pending_pushes,
+                        secret_versions=len({v.label for e in proxy.pipeline.clients.entries() for v in e.secrets}),
+                        duo_reachable=proxy.duo_reachable, **delta)
+
+
 async def _refresh_secrets(proxy: RunningProxy, source: Any, state: SourceState | None) -> None:
     fingerprint = state.fingerprint if state else None
     while True:
@@ -229,6 +243,7 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
         proxy.http_runner = runner
         proxy.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     proxy._background.append(asyncio.create_task(_watch_duo(proxy)))
+    proxy._background.append(asyncio.create_task(_log_stats(proxy)))
     if source.refreshes:
         proxy._background.append(asyncio.create_task(_refresh_secrets(proxy, source, state)))
     log.event("INFO", "listening", port=port, interface=settings.interface, http_port=proxy.http_port,
