@@ -15,6 +15,7 @@ import pytest
 from support import MfaServer, ProxyProcess, proxy_config, radclient
 
 SECRET = "radclient-secret-1"
+PASSCODES_USED: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,16 @@ def stack(tmp_path_factory):
     app = mfa.admin("app", "add", "radius")
     config = proxy_config(root / "proxy.cfg", app, secret=SECRET, extra="exempt_username_1 = svc-exempt\nfailmode = secure")
     proxy = ProxyProcess(config).start()
-    yield mfa, proxy
-    proxy.stop()
-    mfa.stop()
+    yield mfa, proxy, app
+    logs = proxy.stop() + mfa.stop() + (mfa.data / "logs" / "auth.jsonl").read_text()
+    # the logs of the whole run: no shared secret, no skey, no passcode
+    leaked = [word for word in [SECRET, app["skey"], *PASSCODES_USED] if word in logs]
+    assert not leaked, f"secrets in the logs: {len(leaked)}"
 
 
 def login(proxy, username, password, secret=SECRET, timeout=3, retries=1):
+    if password.isdigit():
+        PASSCODES_USED.append(password)
     return radclient(proxy.port, secret, f'User-Name = "{username}"\nUser-Password = "{password}"\n'
                      'Calling-Station-Id = "198.51.100.7"\n', timeout=timeout, retries=retries)
 
@@ -54,7 +59,7 @@ def answer_on_device_page(mfa, device_page, decision):
 
 
 def test_totp_passcode_is_accepted_and_a_wrong_one_rejected(stack):
-    mfa, proxy = stack
+    mfa, proxy, _ = stack
     user = mfa.admin("user", "add", "totp-user", "--totp")
     result = login(proxy, "totp-user", pyotp.parse_uri(user["totp_uri"]).now())
     assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
@@ -65,7 +70,7 @@ def test_totp_passcode_is_accepted_and_a_wrong_one_rejected(stack):
 
 @pytest.mark.parametrize("decision, expected", [("approve", "Access-Accept"), ("deny", "Access-Reject")])
 def test_push_answered_on_the_device_page(stack, decision, expected):
-    mfa, proxy = stack
+    mfa, proxy, _ = stack
     user = mfa.admin("user", "add", f"pusher-{decision}", "--push")
     answered = {}
     person = threading.Thread(target=lambda: answered.update(
@@ -81,7 +86,7 @@ def test_push_answered_on_the_device_page(stack, decision, expected):
 
 
 def test_bypass_status_user_is_accepted_and_disabled_user_rejected(stack):
-    mfa, proxy = stack
+    mfa, proxy, _ = stack
     mfa.admin("user", "add", "bypassed", "--totp")
     mfa.admin("user", "status", "bypassed", "bypass")
     assert "Received Access-Accept" in login(proxy, "bypassed", "push").stdout
@@ -92,7 +97,7 @@ def test_bypass_status_user_is_accepted_and_disabled_user_rejected(stack):
 
 
 def test_exempt_user_is_accepted_without_asking_duo(stack):
-    mfa, proxy = stack
+    mfa, proxy, _ = stack
     before = mfa.admin("log")["entries"]
     result = login(proxy, "svc-exempt", "push")
     assert "Received Access-Accept" in result.stdout
@@ -103,7 +108,7 @@ def test_exempt_user_is_accepted_without_asking_duo(stack):
 
 
 def test_wrong_shared_secret_gets_no_reply(stack):
-    _, proxy = stack
+    _, proxy, _ = stack
     dropped = proxy.metric("duomfa_radius_drops_total", 'reason="bad_secret"')
     result = login(proxy, "svc-exempt", "push", secret="not-the-secret", timeout=1, retries=1)
     assert "Received" not in result.stdout
@@ -112,6 +117,6 @@ def test_wrong_shared_secret_gets_no_reply(stack):
 
 
 def test_status_server_is_answered(stack):
-    _, proxy = stack
+    _, proxy, _ = stack
     result = radclient(proxy.port, SECRET, "Message-Authenticator = 0x00\n", command="status")
     assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr

@@ -119,7 +119,8 @@ def test_status_server_is_answered_and_needs_a_message_authenticator():
 
 def test_chap_and_eap_are_rejected_with_a_reply_message_saying_pap():
     pipeline, _ = make_pipeline()
-    for extra in ([(A.CHAP_PASSWORD, b"\x01" + b"x" * 16)], [(A.EAP_MESSAGE, b"\x02\x01\x00\x05\x01")]):
+    ms_chap2 = radius.encode_vendor_attribute(radius.VENDOR_MICROSOFT, radius.MS_CHAP2_RESPONSE, bytes(50))
+    for extra in ([(A.CHAP_PASSWORD, b"\x01" + b"x" * 16)], [(A.EAP_MESSAGE, b"\x02\x01\x00\x05\x01")], [ms_chap2]):
         data, authenticator = access_request("alice", None, extra=extra)
         reply = radius.verify_reply(pipeline.receive(data, CLIENT), authenticator, CURRENT)
         assert reply.code == A.ACCESS_REJECT

@@ -16,6 +16,7 @@ from duomfa.mfaservice.datadir import DataDir, open_data_dir
 from duomfa.mfaservice.server import recorded_api_host
 from duomfa.mfaservice.service import DENIED_MSG, SUCCESS_MSG, describe_device
 from duomfa.mfaservice.store import Device, Store, StoreError, User
+from duomfa.mfaservice.tls import ensure_ca
 
 USER_STATUSES = ("active", "bypass", "disabled")
 
@@ -46,6 +47,7 @@ class Admin:
         if not name.strip():
             raise StoreError("an integration needs a name")
         integration = self.store.add_integration(name)
+        ensure_ca(self.data_dir)  # the ca_cert path printed below must exist before the first `serve`
         self._log("app.add", name=name, ikey=integration.ikey)
         return {"name": integration.name, "ikey": integration.ikey, "skey": integration.skey,
                 "api_host": recorded_api_host(self.store), "ca_cert": str(self.data_dir.ca_cert)}

@@ -28,8 +28,6 @@ from duomfa.radius.constants import attribute_type
 A = radius.constants
 FACTOR_WORD = re.compile(r"(push|phone|sms)([1-9][0-9]?)?", re.IGNORECASE)
 PASSCODE = re.compile(r"[0-9]{6,16}")
-MICROSOFT = 311
-MS_CHAP_TYPES = {1, 11, 25}  # MS-CHAP-Response, MS-CHAP-Challenge, MS-CHAP2-Response
 
 PAP_REQUIRED_MSG = "PAP is required: set this RADIUS client's authentication protocol to PAP"
 NO_USERNAME_MSG = "A username is required"
@@ -231,14 +229,9 @@ class Pipeline:
             return str(ipaddress.ip_address(raw))
         return None
 
-    def _uses_other_protocol(self, packet: radius.Packet) -> bool:
-        if packet.has(A.CHAP_PASSWORD) or packet.has(A.EAP_MESSAGE):
-            return True
-        for value in packet.get_all(A.VENDOR_SPECIFIC):
-            for vendor, vendor_type, _ in radius.vendor_attributes(value):
-                if vendor == MICROSOFT and vendor_type in MS_CHAP_TYPES:
-                    return True
-        return False
+    @staticmethod
+    def _uses_other_protocol(packet: radius.Packet) -> bool:
+        return packet.has(A.CHAP_PASSWORD) or packet.has(A.EAP_MESSAGE) or radius.uses_ms_chap(packet)
 
     def _decide_without_duo(self, packet: radius.Packet, password: str | None) -> Decision | Factor:
         if self._uses_other_protocol(packet):
