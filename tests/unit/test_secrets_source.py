@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from duomfa.config import ProxySettings, RadiusClient, parse_networks
 from duomfa.proxy.secrets_source import (
-    FileSource, SecretsManagerSource, SecretsSourceError, build_client_table, state_from_stages)
+    RETIRED_TAG, FileSource, SecretsManagerSource, SecretsSourceError, build_client_table, state_from_stages)
 
 REGION = "us-gov-west-1"
 
@@ -60,13 +60,24 @@ async def test_unreadable_secret_is_an_error_without_the_secret_in_it(secretsman
                                    client=secretsmanager).read()
 
 
-def test_previous_secret_stops_being_valid_when_the_control_plane_says_so():
+def test_previous_secret_stops_being_valid_when_the_control_plane_retires_it():
     now = time.time()
-    stages = {"AWSCURRENT": ("v2", {"radius_secret": "new", "previous_valid_until": now - 1}),
-              "AWSPREVIOUS": ("v1", {"radius_secret": "old"})}
-    assert [v.secret for v in state_from_stages(stages, now).versions] == [b"new"]
-    stages["AWSCURRENT"][1]["previous_valid_until"] = now + 600
-    assert [v.secret for v in state_from_stages(stages, now).versions] == [b"new", b"old"]
+    stages = {"AWSCURRENT": ("v2", {"radius_secret": "new"}), "AWSPREVIOUS": ("v1", {"radius_secret": "old"})}
+    assert [v.secret for v in state_from_stages(stages, None, now).versions] == [b"new", b"old"]
+    assert [v.secret for v in state_from_stages(stages, ("v1", now - 1), now).versions] == [b"new"]
+    assert [v.secret for v in state_from_stages(stages, ("v1", now + 600), now).versions] == [b"new", b"old"]
+    # a tag left from an earlier rotation names another version: it retires nothing
+    assert [v.secret for v in state_from_stages(stages, ("v0", now - 1), now).versions] == [b"new", b"old"]
+
+
+async def test_retired_tag_is_read_from_secrets_manager(secretsmanager):
+    arn = secretsmanager.create_secret(Name="duomfa", SecretString=document("first"))["ARN"]
+    first = next(iter(secretsmanager.describe_secret(SecretId=arn)["VersionIdsToStages"]))
+    secretsmanager.put_secret_value(SecretId=arn, SecretString=document("second"))
+    source = SecretsManagerSource(arn, client=secretsmanager)
+    assert [v.secret for v in (await source.read()).versions] == [b"second", b"first"]
+    secretsmanager.tag_resource(SecretId=arn, Tags=[{"Key": RETIRED_TAG, "Value": f"{first}@{time.time() - 5}"}])
+    assert [v.secret for v in (await source.read()).versions] == [b"second"]
 
 
 async def test_file_source_and_the_client_table_it_builds(tmp_path):

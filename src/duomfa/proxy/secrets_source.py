@@ -2,9 +2,14 @@
 Manager — read again every few seconds, every stage at once (AWSCURRENT, AWSPENDING, AWSPREVIOUS), so a rotation
 reaches the proxy without a restart.
 
-A secret's JSON: {"ikey", "skey", "api_host", "radius_secret", "radius_clients": [address | CIDR | range, …],
-"previous_valid_until": UNIX time}. All keys are optional except radius_secret; Duo keys come from AWSCURRENT.
-A file holds either one such object (the current version) or {"AWSCURRENT": {…}, "AWSPENDING": {…}, …}.
+A secret's JSON: {"ikey", "skey", "api_host", "radius_secret", "radius_clients": [address | CIDR | range, …]}.
+All keys are optional except radius_secret; Duo keys come from AWSCURRENT. A file holds either one such object
+(the current version) or {"AWSCURRENT": {…}, "AWSPENDING": {…}, "AWSPREVIOUS": {…}, "retired": "ID@TIME"}.
+
+The previous secret stays valid until the control plane retires it — once the directory uses the new one — with
+the secret's tag `duomfa:retired-previous` = "VERSION_ID@UNIX_TIME". A tag, because secret versions are immutable:
+writing the date into the current version would make a new version and push the old secret out of AWSPREVIOUS.
+The tag names the version it retires, so a tag left from an earlier rotation never retires a newer secret.
 """
 
 from __future__ import annotations
@@ -21,6 +26,18 @@ from duomfa.config import ConfigError, IpNetwork, ProxySettings, Secret, parse_n
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 
 STAGES = ("AWSCURRENT", "AWSPENDING", "AWSPREVIOUS")
+RETIRED_TAG = "duomfa:retired-previous"
+
+
+def parse_retired(value: str | None) -> tuple[str, float] | None:
+    """"VERSION_ID@UNIX_TIME" → (version id, time after which that version is no longer accepted)."""
+    if not value or "@" not in value:
+        return None
+    version_id, _, when = value.rpartition("@")
+    try:
+        return version_id, float(when)
+    except ValueError:
+        return None
 
 
 class SecretsSourceError(Exception):
@@ -48,7 +65,8 @@ def _stage_document(stage: str, document: Any) -> dict[str, Any]:
     return document
 
 
-def state_from_stages(stages: Mapping[str, tuple[str, Any]], now: float | None = None) -> SourceState:
+def state_from_stages(stages: Mapping[str, tuple[str, Any]], retired: tuple[str, float] | None = None,
+                      now: float | None = None) -> SourceState:
     """Build the state from {stage: (version id, parsed JSON)}; AWSCURRENT is required."""
     if "AWSCURRENT" not in stages:
         raise SecretsSourceError("no AWSCURRENT version")
@@ -57,19 +75,19 @@ def state_from_stages(stages: Mapping[str, tuple[str, Any]], now: float | None =
     current = _stage_document("AWSCURRENT", current)
     versions: list[SecretVersion] = []
     seen: set[str] = set()
-    valid_until = current.get("previous_valid_until")
     for stage in STAGES:
         if stage not in stages:
             continue
         version_id, document = stages[stage]
         document = _stage_document(stage, document)
-        if stage == "AWSPREVIOUS" and isinstance(valid_until, (int, float)) and valid_until < now:
-            continue  # the control plane has declared the previous secret retired
+        if stage == "AWSPREVIOUS" and retired is not None and retired[0] == version_id and retired[1] <= now:
+            continue  # the control plane retired it: the directory has used the current secret long enough
         secret = document["radius_secret"]
         if secret in seen:
             continue  # AWSPENDING may still sit on the current version right after finishSecret
         seen.add(secret)
-        versions.append(SecretVersion(f"{stage}:{version_id[:8]}" if version_id else stage, secret.encode("utf-8")))
+        label = stage if version_id in ("", stage) else f"{stage}:{version_id[:8]}"
+        versions.append(SecretVersion(label, secret.encode("utf-8")))
     clients: list[IpNetwork] = []
     for item in current.get("radius_clients") or []:
         try:
@@ -108,10 +126,9 @@ class FileSource:
         except ValueError:
             raise SecretsSourceError(f"{self.path} is not JSON") from None
         if isinstance(document, dict) and "AWSCURRENT" in document:
-            stages = {stage: ("", document[stage]) for stage in STAGES if stage in document}
-        else:
-            stages = {"AWSCURRENT": ("", document)}
-        return state_from_stages(stages)
+            stages = {stage: (stage, document[stage]) for stage in STAGES if stage in document}
+            return state_from_stages(stages, parse_retired(document.get("retired")))
+        return state_from_stages({"AWSCURRENT": ("AWSCURRENT", document)})
 
 
 class SecretsManagerSource:
@@ -131,9 +148,15 @@ class SecretsManagerSource:
             self._client = boto3.client("secretsmanager", region_name=region or None)
         return self._client
 
-    def _read_stages(self) -> dict[str, tuple[str, Any]]:
+    def _read_stages(self) -> tuple[dict[str, tuple[str, Any]], tuple[str, float] | None]:
         client = self._secretsmanager()
         stages: dict[str, tuple[str, Any]] = {}
+        try:
+            tags = client.describe_secret(SecretId=self.secret_id).get("Tags", [])
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            raise SecretsSourceError(f"describing the secret failed: {code}") from None
+        retired = parse_retired(next((t.get("Value") for t in tags if t.get("Key") == RETIRED_TAG), None))
         for stage in STAGES:
             try:
                 answer = client.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
@@ -146,10 +169,11 @@ class SecretsManagerSource:
                 stages[stage] = (answer.get("VersionId", ""), json.loads(answer.get("SecretString") or ""))
             except ValueError:
                 raise SecretsSourceError(f"the {stage} version of the secret is not JSON") from None
-        return stages
+        return stages, retired
 
     async def read(self) -> SourceState:
-        return state_from_stages(await asyncio.to_thread(self._read_stages))
+        stages, retired = await asyncio.to_thread(self._read_stages)
+        return state_from_stages(stages, retired)
 
 
 def open_source(settings: ProxySettings) -> InlineSource | FileSource | SecretsManagerSource:
