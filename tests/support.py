@@ -31,37 +31,35 @@ def duomfa_json(*args: str) -> dict[str, Any]:
     return json.loads(duomfa(*args, "--json").stdout)
 
 
-class MfaServer:
-    """`duomfa mfa serve` in a subprocess on a free port; its stdout (the auth log echo) is kept for inspection."""
+class _Process:
+    """A duomfa command in a subprocess whose output is kept; `started(line)` says when it is ready."""
 
-    def __init__(self, data: Path, *extra: str):
-        self.data = data
-        self.extra = extra
-        self.port = free_port()
+    def __init__(self) -> None:
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
 
-    def start(self) -> "MfaServer":
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "duomfa", "mfa", "serve", "--data", str(self.data), "--port", str(self.port),
-             *self.extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        listening = threading.Event()
+    def started(self, line: str) -> bool:
+        raise NotImplementedError
+
+    def _launch(self, args: list[str], env: dict[str, str], what: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "duomfa", *args], stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, env={**env, "PYTHONUNBUFFERED": "1"})
+        ready = threading.Event()
+        self._ready = False
 
         def read_output(stream):
             for line in stream:
                 self.output.append(line)
-                if "listening on" in line:
-                    listening.set()
-            listening.set()  # the process ended: stop waiting
+                if not self._ready and self.started(line):
+                    self._ready = True
+                    ready.set()
+            ready.set()  # the process ended: stop waiting
 
         self._reader = threading.Thread(target=read_output, args=(self.process.stdout,), daemon=True)
         self._reader.start()
-        if not listening.wait(30) or self.process.poll() is not None:
+        if not ready.wait(30) or not self._ready:
             self.stop()
-            raise AssertionError("MFA service did not start:\n" + "".join(self.output))
-        return self
+            raise AssertionError(f"{what} did not start:\n" + "".join(self.output))
 
     def stop(self) -> str:
         if self.process is not None:
@@ -70,6 +68,24 @@ class MfaServer:
             self._reader.join(timeout=5)
             self.process = None
         return "".join(self.output)
+
+
+class MfaServer(_Process):
+    """`duomfa mfa serve` in a subprocess on a free port; its stdout (the auth log echo) is kept for inspection."""
+
+    def __init__(self, data: Path, *extra: str):
+        super().__init__()
+        self.data = data
+        self.extra = extra
+        self.port = free_port()
+
+    def started(self, line: str) -> bool:
+        return "listening on" in line
+
+    def start(self) -> "MfaServer":
+        self._launch(["mfa", "serve", "--data", str(self.data), "--port", str(self.port), *self.extra],
+                     dict(os.environ), "MFA service")
+        return self
 
     @property
     def ca_cert(self) -> str:
@@ -85,49 +101,27 @@ class MfaServer:
         return duomfa_json("mfa", *args, "--data", str(self.data))
 
 
-class ProxyProcess:
+class ProxyProcess(_Process):
     """`duomfa proxy -c FILE` in a subprocess; its JSON log lines are kept for the tests to read."""
 
     def __init__(self, config_path: Path, env: dict[str, str] | None = None):
+        super().__init__()
         self.config_path = config_path
         self.env = env or {}
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
         self.port = 0
         self.http_port = 0
 
+    def started(self, line: str) -> bool:
+        if '"event":"listening"' not in line:
+            return False
+        record = json.loads(line)
+        self.port, self.http_port = record["port"], record["http_port"]
+        return True
+
     def start(self) -> "ProxyProcess":
         env = {k: v for k, v in os.environ.items() if not k.startswith("DUOMFA_")}
-        env.update(self.env, PYTHONUNBUFFERED="1")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "duomfa", "proxy", "-c", str(self.config_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        )
-        listening = threading.Event()
-
-        def read_output(stream):
-            for line in stream:
-                self.output.append(line)
-                if '"event":"listening"' in line:
-                    record = json.loads(line)
-                    self.port, self.http_port = record["port"], record["http_port"]
-                    listening.set()
-            listening.set()  # the process ended: stop waiting
-
-        self._reader = threading.Thread(target=read_output, args=(self.process.stdout,), daemon=True)
-        self._reader.start()
-        if not listening.wait(30) or not self.port:
-            self.stop()
-            raise AssertionError("proxy did not start:\n" + "".join(self.output))
+        self._launch(["proxy", "-c", str(self.config_path)], {**env, **self.env}, "proxy")
         return self
-
-    def stop(self) -> str:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
-            self._reader.join(timeout=5)
-            self.process = None
-        return "".join(self.output)
 
     def records(self, event: str | None = None) -> list[dict[str, Any]]:
         found = []

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from duomfa.radius.constants import attribute_type
+from duomfa.secret import Secret
+
+__all__ = ["ConfigError", "ProxySettings", "RadiusClient", "Secret", "load_settings", "parse_networks"]
 
 SERVER_SECTION = "radius_server_duo_only"
 ENV_PREFIX = "DUOMFA_"
@@ -26,29 +29,6 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 class ConfigError(Exception):
     """A setting that stops the start; the message says where it is and what would be accepted."""
-
-
-class Secret:
-    """A secret string whose repr and str never show it; `.reveal()` is the one way to read it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import struct
 import pyrad.dictionary
 import pyrad.packet
 import pytest
+from support import pyrad_dictionary
 
 from duomfa.radius import (
     ACCESS_ACCEPT,
@@ -69,29 +70,11 @@ RFC_ACCESS_REQUEST = bytes.fromhex(
 RFC_ACCESS_ACCEPT = bytes.fromhex(
     "02000026" "86fe220e7624ba2a1005f6bf9b55e0b2" "060600000001" "0f0600000000" "0e06c0a80103")
 
-PYRAD_DICTIONARY = """
-ATTRIBUTE User-Name 1 string
-ATTRIBUTE User-Password 2 string encrypt=1
-ATTRIBUTE NAS-IP-Address 4 ipaddr
-ATTRIBUTE Reply-Message 18 string
-ATTRIBUTE State 24 octets
-ATTRIBUTE Class 25 octets
-ATTRIBUTE Vendor-Specific 26 octets
-ATTRIBUTE Calling-Station-Id 31 string
-ATTRIBUTE Proxy-State 33 octets
-ATTRIBUTE Acct-Status-Type 40 integer
-ATTRIBUTE Message-Authenticator 80 octets
-VENDOR Microsoft 311
-BEGIN-VENDOR Microsoft
-ATTRIBUTE MS-CHAP-Challenge 11 octets
-ATTRIBUTE MS-CHAP2-Response 25 octets
-END-VENDOR Microsoft
-"""
 
 
-@pytest.fixture(scope="module")
-def pyrad_dictionary() -> pyrad.dictionary.Dictionary:
-    return pyrad.dictionary.Dictionary(io.StringIO(PYRAD_DICTIONARY))
+@pytest.fixture(scope="module", name="pyrad_dictionary")
+def pyrad_dictionary_fixture() -> pyrad.dictionary.Dictionary:
+    return pyrad_dictionary()
 
 
 def header(code: int, identifier: int, length: int, authenticator: bytes = bytes(16)) -> bytes:

@@ -28,6 +28,7 @@ from yarl import URL
 from duomfa import __version__
 from duomfa.duo.errors import DuoApiError, DuoUnavailable
 from duomfa.duo.results import AuthResult, DuoDevice, PreauthResult
+from duomfa.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +41,6 @@ RATE_LIMIT_BACKOFF_CAP = 8.0  # seconds: the longest single wait after an HTTP 4
 
 ResponseObserver = Callable[[str, float, "int | None"], None]
 T = TypeVar("T")
-
-
-class _Secret:
-    """A string that stays out of reprs, tracebacks' locals and logs."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<hidden>"
 
 
 @dataclass(frozen=True)
@@ -240,7 +226,7 @@ class DuoClient:
         if max_connections < 1 or max_long_polls < 1:
             raise ValueError("max_connections and max_long_polls must be at least 1")
         self._ikey = ikey
-        self._skey = _Secret(skey)
+        self._skey = Secret(skey)
         self._api_host = api_host
         self._signed_host, netloc = split_api_host(api_host)
         self._base_url = f"https://{netloc}"
