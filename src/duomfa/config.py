@@ -38,6 +38,7 @@ class RadiusClient:
     name: str  # "radius_ip_1", for logs and errors
     networks: tuple[IpNetwork, ...]
     secret: Secret | None
+    status_only: bool = False  # a prober (e.g. the rotation check): Status-Server only, never a login
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ SERVER_OPTIONS = {
     "http_interface": "address of that HTTP listener (default: all)",
     "secrets_source": "inline, a JSON file path (file:PATH), or aws-secretsmanager:ARN",
     "radius_clients": "comma-separated addresses, CIDR blocks or ranges that use the secrets_source's shared secret",
+    "status_server_clients": "comma-separated addresses or CIDR blocks that may send Status-Server only (probes)",
     "secrets_refresh_seconds": "how often a file or Secrets Manager source is read again (default 30)",
     "max_pushes_per_user_per_minute": "pushes and calls per user per minute before refusing more (default 3)",
     "reply_cache_seconds": "how long a reply is resent to retransmissions (default 30)",
@@ -468,19 +470,21 @@ def _clients(server: dict[str, RawValue], inline: bool) -> tuple[RadiusClient, .
             raise ConfigError(f"{secret_raw.origin}: radius_secret_{number} is set, but the secrets_source provides "
                               "the shared secret; remove one of them")
         clients.append(RadiusClient(name=f"radius_ip_{number}", networks=networks, secret=secret))
-    listed = server.get("radius_clients")
-    if listed is not None and listed.value:
+    for key, status_only in (("radius_clients", False), ("status_server_clients", True)):
+        listed = server.get(key)
+        if listed is None or not listed.value:
+            continue
         if inline:
-            raise ConfigError(f"{listed.origin}: radius_clients share the secrets_source's secret; with inline secrets "
+            raise ConfigError(f"{listed.origin}: {key} share the secrets_source's secret; with inline secrets "
                               "use radius_ip_N and radius_secret_N")
         networks: list[IpNetwork] = []
         for item in listed.value.split(","):
             try:
                 networks.extend(parse_networks(item))
             except ValueError as exc:
-                raise ConfigError(f"{listed.origin}: radius_clients entry {item.strip()!r} is not an address, a CIDR "
+                raise ConfigError(f"{listed.origin}: {key} entry {item.strip()!r} is not an address, a CIDR "
                                   f"block or a range ({exc})") from None
-        clients.append(RadiusClient(name="radius_clients", networks=tuple(networks), secret=None))
+        clients.append(RadiusClient(name=key, networks=tuple(networks), secret=None, status_only=status_only))
     if inline and not clients:
         raise ConfigError(f"radius_ip_1 and radius_secret_1 are required in [{SERVER_SECTION}]: the RADIUS clients "
                           "(for AWS Directory Service, its domain controllers' addresses) and their shared secret")

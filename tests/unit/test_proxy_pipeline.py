@@ -205,3 +205,17 @@ async def test_stats_line_counts_what_happened_in_the_interval():
     stats = [line for line in log_lines(stream, pipeline) if line["event"] == "stats"][0]
     assert stats["accepted"] == 1 and stats["dropped"] == 1 and stats["dropped_unknown_client"] == 1
     assert stats["fail_open"] == 0 and stats["secret_versions"] == 1
+
+
+def test_status_server_only_clients_can_probe_but_never_log_in():
+    pipeline, _ = make_pipeline()
+    prober = ClientEntry("status_server_clients", (SecretVersion("AWSCURRENT", CURRENT),), status_only=True)
+    login = pipeline.clients.lookup(CLIENT[0])
+    pipeline.clients = ClientTable([(parse_networks("10.0.0.0/24")[0], login),
+                                    (parse_networks("10.0.0.0/16")[0], prober)])
+    authenticator = radius.new_request_authenticator()
+    probe = radius.encode_request(A.STATUS_SERVER, 1, authenticator, [], CURRENT)
+    assert radius.verify_reply(pipeline.receive(probe, ("10.0.9.9", 5)), authenticator, CURRENT).code == A.ACCESS_ACCEPT
+    assert pipeline.receive(access_request("svc-exempt")[0], ("10.0.9.9", 5)) is None
+    assert drops(pipeline, "unknown_client") == 1
+    assert isinstance(pipeline.receive(access_request("svc-exempt")[0], CLIENT), bytes)  # the /24 is a login client

@@ -28,13 +28,14 @@ class SecretVersion:
 class ClientEntry:
     name: str
     secrets: tuple[SecretVersion, ...]
+    status_only: bool = False  # may probe with Status-Server, may not log anyone in
 
 
 class ClientTable:
     """Longest-prefix match of a source address to its client entry (Duo's proxy uses the smallest CIDR too)."""
 
     def __init__(self, entries: Iterable[tuple[IpNetwork, ClientEntry]]):
-        self._networks = sorted(entries, key=lambda item: item[0].prefixlen, reverse=True)
+        self._networks = sorted(entries, key=lambda item: (item[0].prefixlen, not item[1].status_only), reverse=True)
         self._cache: dict[str, ClientEntry | None] = {}
 
     def __len__(self) -> int:
@@ -44,6 +45,7 @@ class ClientTable:
         return list({id(entry): entry for _, entry in self._networks}.values())
 
     def lookup(self, address: str) -> ClientEntry | None:
+        """The most specific entry covering the address (a login client wins over a probe-only block)."""
         try:
             return self._cache[address]
         except KeyError:

@@ -115,6 +115,8 @@ class Pipeline:
             return self._drop("malformed", client_address, detail=exc.reason)
         if packet.code not in (A.ACCESS_REQUEST, A.STATUS_SERVER):
             return self._drop("unsupported_code", client_address, detail=str(packet.code))
+        if client.status_only and packet.code != A.STATUS_SERVER:
+            return self._drop("unknown_client", client_address, detail="status-server-only client")
         try:
             identified = self._identify_secret(client, packet)
         except radius.MalformedPacket as exc:

@@ -199,7 +199,7 @@ def build_client_table(settings: ProxySettings, state: SourceState | None) -> Cl
             versions = shared
         if not versions:
             continue  # no secret known yet: the client cannot be authenticated, so it is not a client
-        entry = ClientEntry(client.name, versions)
+        entry = ClientEntry(client.name, versions, status_only=client.status_only)
         entries.extend((network, entry) for network in client.networks)
     if state is not None and state.versions:
         entry = ClientEntry("radius_clients", state.versions)

@@ -1,0 +1,30 @@
+# The duomfa proxy image: `duomfa proxy` configured from DUOMFA_* environment variables and Secrets Manager.
+# Multi-stage: the wheel is built with the full toolchain, the runtime stage holds only what the proxy needs.
+ARG PYTHON_IMAGE=public.ecr.aws/docker/library/python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir --upgrade pip==24.3.1 \
+    && pip wheel --no-cache-dir --wheel-dir /wheels ".[aws]"
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="duomfa proxy" \
+      org.opencontainers.image.description="RADIUS to Duo proxy for AWS Directory Service"
+# A fixed, unprivileged user: the task definition runs it with a read-only root file system.
+RUN groupadd --system --gid 10001 duomfa \
+    && useradd --system --uid 10001 --gid duomfa --no-create-home --shell /usr/sbin/nologin duomfa
+COPY --from=build /wheels /wheels
+# /wheels holds exactly duomfa and its pinned dependencies, built above
+RUN pip install --no-cache-dir --no-index /wheels/*.whl \
+    && rm -rf /wheels
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    DUOMFA_PORT=1812 \
+    DUOMFA_HTTP_PORT=8080
+USER 10001:10001
+EXPOSE 1812/udp 8080/tcp
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request, os; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('DUOMFA_HTTP_PORT', '8080') + '/healthz', timeout=4)"]
+ENTRYPOINT ["duomfa", "proxy"]
