@@ -243,6 +243,31 @@ def cmd_radtest(args: argparse.Namespace) -> int:
     return 0 if result.code == "Access-Accept" else (2 if result.code is None else 1)
 
 
+# duomfa synth
+DIRECT_UPLOAD_LIMIT = 51_200  # bytes CloudFormation takes in a request body; larger templates go through S3
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    # jsii warns about Node versions CDK will stop supporting; the templates do not depend on it
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    try:
+        from duomfa.infra.app import synth_templates
+    except ImportError as exc:
+        raise CommandError(f"duomfa synth needs the CDK libraries ({exc.name} is missing): "
+                           "pip install 'duomfa[infra]'") from None
+    paths = synth_templates(Path(args.out))
+    templates = [{"path": str(path), "bytes": path.stat().st_size} for path in paths]
+    lines = [f"{t['path']}  {t['bytes']:,} bytes" for t in templates]
+    if any(t["bytes"] > DIRECT_UPLOAD_LIMIT for t in templates):
+        lines.append(f"templates over {DIRECT_UPLOAD_LIMIT:,} bytes deploy through S3: upload them in the console "
+                     "(it stores them in S3 for you) or pass --template-url, not --template-body")
+    _emit(args, {"templates": templates}, "\n".join(lines))
+    return 0
+
+
 # duomfa up
 def cmd_up(args: argparse.Namespace) -> int:
     from duomfa.stack import run_stack
@@ -288,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--calling-station-id", help="the user's IP, as a NAS would send it")
     json_option(rt)
     rt.set_defaults(func=cmd_radtest)
+
+    synth = commands.add_parser("synth", help="write the CloudFormation templates of the AWS deployment")
+    synth.add_argument("--out", metavar="DIR", default="cdk.out/templates",
+                       help="where to write <partition>/<variant>.template.json (default: cdk.out/templates)")
+    json_option(synth)
+    synth.set_defaults(func=cmd_synth)
 
     mfa = commands.add_parser("mfa", help="the local Duo-compatible MFA service").add_subparsers(
         dest="mfa_command", required=True, metavar="COMMAND")

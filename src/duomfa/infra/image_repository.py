@@ -1,0 +1,38 @@
+"""The ECR repository the proxy image lives in: scanned on push, KMS-encrypted, images expired by age.
+
+The image pipeline (issue 5, part 2) builds into it and tags `latest`; the proxy service runs `latest`.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+IMAGE_TAG = "latest"
+
+
+class ImageRepository(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, retention_days: float) -> None:
+        super().__init__(scope, construct_id)
+        self.repository = ecr.Repository(
+            self, "Repository", image_scan_on_push=True, encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=key, image_tag_mutability=ecr.TagMutability.MUTABLE,  # `latest` moves weekly
+            removal_policy=RemovalPolicy.RETAIN)
+        # ECR never expires an image with a rule of lower priority than one that selected it: rule 1 selects the
+        # newest `latest` image (keeping it, even if the pipeline has failed for longer than the retention), rule 2
+        # expires every other image, tagged or not, once it is older than the retention.
+        policy = {"rules": [
+            {"rulePriority": 1, "description": "keep the image the service runs",
+             "selection": {"tagStatus": "tagged", "tagPatternList": [IMAGE_TAG], "countType": "imageCountMoreThan",
+                           "countNumber": 1},
+             "action": {"type": "expire"}},
+            {"rulePriority": 2, "description": "expire images older than ImageRetentionDays",
+             "selection": {"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days",
+                           "countNumber": retention_days},
+             "action": {"type": "expire"}},
+        ]}
+        self.repository.node.default_child.add_property_override(
+            "LifecyclePolicy.LifecyclePolicyText", Stack.of(self).to_json_string(policy))
+        self.image_tag = IMAGE_TAG

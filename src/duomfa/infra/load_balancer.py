@@ -1,0 +1,110 @@
+"""Optional internal Network Load Balancer in front of the proxies: one UDP listener on the RADIUS port, fixed
+private addresses per subnet, targets health-checked over HTTP on the proxy's /healthz.
+
+With it, the directory is given the load balancer's addresses once, and replacing or scaling tasks never touches
+the directory. Everything here exists only under the LoadBalancerOn condition.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, CfnCondition, CfnResource, CfnWaitConditionHandle, Fn
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from duomfa.infra.directory import DirectoryEndpoint
+from duomfa.infra.proxy_service import CONTAINER_NAME, HTTP_PORT, ProxyService
+
+DEREGISTRATION_DELAY_SECONDS = 30  # a RADIUS exchange (push included) is over well before this
+
+
+class RadiusLoadBalancer(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, directory: DirectoryEndpoint,
+                 proxies: ProxyService, condition: CfnCondition, addresses: tuple[str, str],
+                 addresses_fixed: CfnCondition) -> None:
+        super().__init__(scope, construct_id)
+        port = proxies.radius_port
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            description="Duo MFA load balancer: RADIUS from the directory to the proxies")
+        ec2.CfnSecurityGroupIngress(self, "FromDirectory", group_id=self.security_group.security_group_id,
+                                    ip_protocol="udp", from_port=port, to_port=port,
+                                    source_security_group_id=directory.security_group_id,
+                                    description="RADIUS from the directory's domain controllers")
+        for name, protocol, to_port, what in (("RadiusToProxies", "udp", port, "RADIUS to the proxies"),
+                                              ("HealthToProxies", "tcp", HTTP_PORT, "health checks of the proxies")):
+            ec2.CfnSecurityGroupEgress(self, name, group_id=self.security_group.security_group_id,
+                                       ip_protocol=protocol, from_port=to_port, to_port=to_port,
+                                       destination_security_group_id=proxies.security_group.security_group_id,
+                                       description=what)
+        ec2.CfnSecurityGroupIngress(self, "ProxiesFromLoadBalancer", group_id=proxies.security_group.security_group_id,
+                                    ip_protocol="udp", from_port=port, to_port=port,
+                                    source_security_group_id=self.security_group.security_group_id,
+                                    description="RADIUS through the load balancer")
+        ec2.CfnSecurityGroupIngress(self, "HealthFromLoadBalancer", group_id=proxies.security_group.security_group_id,
+                                    ip_protocol="tcp", from_port=HTTP_PORT, to_port=HTTP_PORT,
+                                    source_security_group_id=self.security_group.security_group_id,
+                                    description="load balancer health checks on /healthz")
+        ec2.CfnSecurityGroupEgress(self, "DirectoryToLoadBalancer", group_id=directory.security_group_id,
+                                   ip_protocol="udp", from_port=port, to_port=port,
+                                   destination_security_group_id=self.security_group.security_group_id,
+                                   description="Duo MFA: RADIUS to the load balancer")
+
+        self.load_balancer = elbv2.CfnLoadBalancer(
+            self, "LoadBalancer", type="network", scheme="internal", ip_address_type="ipv4",
+            security_groups=[self.security_group.security_group_id],
+            subnet_mappings=[elbv2.CfnLoadBalancer.SubnetMappingProperty(
+                subnet_id=subnet_id,
+                private_i_pv4_address=Fn.condition_if(addresses_fixed.logical_id, address, Aws.NO_VALUE).to_string())
+                for subnet_id, address in zip(directory.subnet_ids, addresses)],
+            load_balancer_attributes=[
+                elbv2.CfnLoadBalancer.LoadBalancerAttributeProperty(key="load_balancing.cross_zone.enabled",
+                                                                    value="true"),
+                elbv2.CfnLoadBalancer.LoadBalancerAttributeProperty(key="deletion_protection.enabled",
+                                                                    value="false"),
+            ])
+        self.target_group = elbv2.CfnTargetGroup(
+            self, "Targets", protocol="UDP", port=port, target_type="ip", vpc_id=directory.vpc_id,
+            # UDP target groups cannot be checked over UDP: the proxy's HTTP listener answers instead
+            health_check_protocol="HTTP", health_check_port=str(HTTP_PORT), health_check_path="/healthz",
+            health_check_interval_seconds=10, healthy_threshold_count=2, unhealthy_threshold_count=2,
+            target_group_attributes=[elbv2.CfnTargetGroup.TargetGroupAttributeProperty(
+                key="deregistration_delay.timeout_seconds", value=str(DEREGISTRATION_DELAY_SECONDS))])
+        self.listener = elbv2.CfnListener(
+            self, "Listener", load_balancer_arn=self.load_balancer.ref, protocol="UDP", port=port,
+            default_actions=[elbv2.CfnListener.ActionProperty(type="forward",
+                                                              target_group_arn=self.target_group.ref)])
+        for child in self.node.find_all():
+            if isinstance(child, CfnResource):
+                child.cfn_options.condition = condition
+
+        # ECS registers tasks only in a target group that already has a listener. DependsOn cannot name a resource
+        # that may not exist, so the service depends on an always-present handle whose metadata refers to the
+        # listener when the load balancer is on.
+        gate = CfnWaitConditionHandle(self, "ListenerReady")
+        gate.cfn_options.metadata = {"Listener": Fn.condition_if(condition.logical_id, self.listener.ref, "")}
+        service = proxies.service.node.default_child
+        service.node.add_dependency(gate)
+        service.add_property_override("LoadBalancers", Fn.condition_if(condition.logical_id, [{
+            "ContainerName": CONTAINER_NAME, "ContainerPort": port, "TargetGroupArn": self.target_group.ref,
+        }], Aws.NO_VALUE))
+        service.add_property_override("HealthCheckGracePeriodSeconds",
+                                      Fn.condition_if(condition.logical_id, 30, Aws.NO_VALUE))
+        self.dns_name = self.load_balancer.attr_dns_name
+        self.addresses = addresses
+
+        NagSuppressions.add_resource_suppressions(self.listener, [
+            {"id": "NIST.800.53.R5-ELBv2ACMCertificateRequired",
+             "reason": "RADIUS is UDP and Directory Service speaks plain RADIUS: no TLS certificate can apply; the "
+                       "shared secret hides the password and Message-Authenticator signs the packets"},
+        ])
+        NagSuppressions.add_resource_suppressions(self.load_balancer, [
+            {"id": "AwsSolutions-ELB2", "reason": "Network Load Balancer access logs record TLS listeners only; "
+                                                  "this one is UDP"},
+            {"id": "NIST.800.53.R5-ELBLoggingEnabled", "reason": "Network Load Balancer access logs record TLS "
+                                                                 "listeners only; this one is UDP"},
+            {"id": "NIST.800.53.R5-ELBDeletionProtectionEnabled",
+             "reason": "the load balancer is optional and follows the LoadBalancer parameter: turning it off must "
+                       "be able to delete it"},
+        ])

@@ -1,0 +1,98 @@
+"""Alarms to the Duo admins: an SNS topic encrypted with the deployment's key and an e-mail subscription; alarms
+on the service's CPU and memory, and on metric filters over the proxy's JSON log (fail-open, dropped packets, Duo
+errors, secret read errors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, Fn
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+SERVICE_PERCENT_THRESHOLD = 90  # CPU and memory, as the original: above 90% for 3 one-minute periods
+SERVICE_PERIODS = 3
+TOPIC_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+
+
+@dataclass(frozen=True)
+class LogAlarm:
+    """An alarm on a metric taken from the proxy's JSON log lines."""
+
+    metric_name: str
+    event: str  # the log line's "event" field
+    value: str  # what one matching line adds: "1", or a field such as "$.dropped"
+    threshold: float  # alarm when the sum over the period is at least this
+    period_minutes: int
+    description: str
+
+
+LOG_ALARMS = (
+    LogAlarm("FailOpen", "fail_open", "1", 1, 1,
+             "A proxy let a user in without Duo (failmode safe, Duo unreachable). Check the proxies' route to Duo "
+             "(NAT gateways, security group egress 443) and status.duo.com."),
+    # more than a few retransmissions: usually a wrong shared secret or a client the proxy does not know
+    LogAlarm("DroppedPackets", "stats", "$.dropped", 100, 5,
+             "More than 100 RADIUS packets dropped in 5 minutes. Usually the directory's shared secret or its "
+             "domain-controller addresses differ from the proxies'; see the proxy log's drop reasons."),
+    LogAlarm("DuoErrors", "duo_error", "1", 1, 5,
+             "Duo refused or failed a request (e.g. HTTP 401: the integration key, secret key or API host in the "
+             "secret is wrong)."),
+    # the proxy reads the secret every 30 s; three failures in five minutes is no longer a blip
+    LogAlarm("SecretsSourceErrors", "secrets_source_error", "1", 3, 5,
+             "The proxies cannot read their secret from Secrets Manager (permissions, KMS key, or the secret's JSON)."),
+)
+
+
+class Monitoring(Construct):
+    """Exposes `topic` (for the control plane's and the image pipeline's notices) and `alarms` by name."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, email: str,
+                 service: ecs.FargateService, log_group: logs.ILogGroup) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(self, "Topic", display_name="Duo MFA alarms", master_key=key, enforce_ssl=True)
+        self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        # enforce_ssl replaces the topic's default access policy, so the services that publish are named here
+        # (the original's policy allowed EventBridge only, and its alarms never arrived)
+        for service_principal in TOPIC_PUBLISHERS:
+            self.topic.add_to_resource_policy(iam.PolicyStatement(
+                sid=f"{service_principal.split('.')[0].capitalize()}Publishes", actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal(service_principal)], resources=[self.topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+        action = cloudwatch_actions.SnsAction(self.topic)
+        self.namespace = Fn.join("/", ["DuoMfa", Aws.STACK_NAME])
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+
+        for name, metric in (("Cpu", service.metric_cpu_utilization(period=Duration.minutes(1))),
+                             ("Memory", service.metric_memory_utilization(period=Duration.minutes(1)))):
+            self.alarms[name] = cloudwatch.Alarm(
+                self, f"{name}High", metric=metric, threshold=SERVICE_PERCENT_THRESHOLD,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=SERVICE_PERIODS, datapoints_to_alarm=SERVICE_PERIODS,
+                treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+                alarm_description=f"Duo MFA proxies' {name.lower()} above {SERVICE_PERCENT_THRESHOLD}% for "
+                                  f"{SERVICE_PERIODS} minutes; autoscaling may be at MaxTasks.")
+
+        for spec in LOG_ALARMS:
+            metric_filter = logs.MetricFilter(
+                self, f"{spec.metric_name}Filter", log_group=log_group, metric_namespace=self.namespace,
+                metric_name=spec.metric_name, metric_value=spec.value,
+                filter_pattern=logs.FilterPattern.string_value("$.event", "=", spec.event))
+            self.alarms[spec.metric_name] = cloudwatch.Alarm(
+                self, f"{spec.metric_name}Alarm",
+                metric=metric_filter.metric(statistic="Sum", period=Duration.minutes(spec.period_minutes)),
+                threshold=spec.threshold, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING, alarm_description=spec.description)
+
+        for alarm in self.alarms.values():
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)

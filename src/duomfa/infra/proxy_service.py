@@ -1,0 +1,131 @@
+"""The proxies: an ECS cluster, the Fargate task running `duomfa proxy`, the service across the directory's two
+subnets with autoscaling, and the security groups between the directory and the proxies.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from duomfa.infra.directory import DirectoryEndpoint
+from duomfa.infra.nag import ROLE_POLICY_REASON
+
+CONTAINER_NAME = "proxy"
+CONTAINER_USER = "10001:10001"  # the image's non-root user (uid:gid); the Dockerfile creates it
+HTTP_PORT = 8080  # /healthz, /readyz, /metrics (DUOMFA_HTTP_PORT)
+API_TIMEOUT_SECONDS = 10
+# No curl in a slim Python image: the health check is the interpreter itself. urlopen raises on any non-2xx.
+HEALTH_CHECK = ["CMD", "python", "-c",
+                f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{HTTP_PORT}/healthz', timeout=4)"]
+CPU_TARGET_PERCENT = 70
+MEMORY_TARGET_PERCENT = 80
+
+
+class ProxyService(Construct):
+    """Exposes `cluster`, `service`, `task_definition`, `security_group`, `log_group`, `task_role` for the
+    load balancer, monitoring and the control plane."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, directory: DirectoryEndpoint,
+                 secret: secretsmanager.ISecret, key: kms.IKey, repository: ecr.IRepository, image_tag: str,
+                 radius_port: str, failmode: str, proxy_count: str, max_tasks: str, cpu: str, memory: str,
+                 log_retention_days: str) -> None:
+        super().__init__(scope, construct_id)
+        port = Token.as_number(radius_port)
+
+        self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
+
+        self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
+                                       removal_policy=RemovalPolicy.RETAIN)
+        # retention follows the LogRetentionDays parameter; RetentionDays above only satisfies the L2's typing
+        self.log_group.node.default_child.add_property_override("RetentionInDays", Token.as_number(log_retention_days))
+
+        # two roles: ECS pulls the image and writes logs with the execution role; the proxy's own code reads the
+        # secret with the task role, and nothing else
+        self.execution_role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+                                       description="Duo MFA proxy: ECS pulls the image and writes logs")
+        self.task_role = iam.Role(self, "TaskRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+                                  description="Duo MFA proxy: reads its secret (every version stage)")
+        secret.grant_read(self.task_role)
+
+        self.task_definition = ecs.FargateTaskDefinition(
+            self, "Task", cpu=Token.as_number(cpu), memory_limit_mib=Token.as_number(memory),
+            task_role=self.task_role, execution_role=self.execution_role,
+            runtime_platform=ecs.RuntimePlatform(operating_system_family=ecs.OperatingSystemFamily.LINUX,
+                                                 cpu_architecture=ecs.CpuArchitecture.X86_64))
+        self.container = self.task_definition.add_container(
+            CONTAINER_NAME, image=ecs.ContainerImage.from_ecr_repository(repository, image_tag),
+            entry_point=["duomfa"], command=["proxy"], user=CONTAINER_USER, readonly_root_filesystem=True, essential=True,
+            # the proxy writes nothing to disk (logs go to stdout), so no writable volume is mounted
+            environment={
+                "DUOMFA_SECRETS_SOURCE": f"aws-secretsmanager:{secret.secret_arn}",
+                "DUOMFA_RADIUS_CLIENTS": directory.domain_controller_addresses,
+                "DUOMFA_PORT": radius_port,
+                "DUOMFA_FAILMODE": failmode,
+                "DUOMFA_HTTP_PORT": str(HTTP_PORT),
+                "DUOMFA_API_TIMEOUT": str(API_TIMEOUT_SECONDS),
+            },
+            port_mappings=[ecs.PortMapping(container_port=port, protocol=ecs.Protocol.UDP, name="radius"),
+                           ecs.PortMapping(container_port=HTTP_PORT, protocol=ecs.Protocol.TCP, name="http")],
+            health_check=ecs.HealthCheck(command=HEALTH_CHECK, interval=Duration.seconds(15),
+                                         timeout=Duration.seconds(5), retries=3, start_period=Duration.seconds(30)),
+            linux_parameters=ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="proxy", log_group=self.log_group),
+            stop_timeout=Duration.seconds(30))
+
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            description="Duo MFA proxies: RADIUS from the directory, HTTPS out")
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
+                                            "HTTPS to Duo, Secrets Manager, ECR and CloudWatch Logs")
+        self.allow_radius_from(directory.security_group_id, "RADIUS from the directory's domain controllers",
+                               "FromDirectory", port)
+        # the directory's security group lets its controllers talk only to its own members unless told otherwise
+        ec2.CfnSecurityGroupEgress(self, "DirectoryToProxies", group_id=directory.security_group_id,
+                                   ip_protocol="udp", from_port=port, to_port=port,
+                                   destination_security_group_id=self.security_group.security_group_id,
+                                   description="Duo MFA: RADIUS to the proxies")
+
+        # the VPC's private subnets are the directory's two subnets (both variants import the VPC that way)
+        subnets = vpc.private_subnets
+        self.service = ecs.FargateService(
+            self, "Service", cluster=self.cluster, task_definition=self.task_definition,
+            desired_count=Token.as_number(proxy_count), vpc_subnets=ec2.SubnetSelection(subnets=subnets),
+            security_groups=[self.security_group], assign_public_ip=False,
+            platform_version=ecs.FargatePlatformVersion.LATEST,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100, max_healthy_percent=200, propagate_tags=ecs.PropagatedTagSource.SERVICE)
+        scaling = self.service.auto_scale_task_count(min_capacity=Token.as_number(proxy_count),
+                                                     max_capacity=Token.as_number(max_tasks))
+        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=CPU_TARGET_PERCENT)
+        scaling.scale_on_memory_utilization("Memory", target_utilization_percent=MEMORY_TARGET_PERCENT)
+        self.radius_port = port
+
+        NagSuppressions.add_resource_suppressions(self.task_definition, [
+            {"id": "AwsSolutions-ECS2", "reason": "the environment holds settings only (secret ARN, client "
+                                                  "addresses, port, failmode); the proxy reads the secret itself "
+                                                  "so it sees every version stage during rotation"},
+        ])
+        NagSuppressions.add_resource_suppressions(self.execution_role, [
+            {"id": "AwsSolutions-IAM5", "reason": "ecr:GetAuthorizationToken has no resource-level permissions "
+                                                  "(CDK's grant for pulling from the repository)"},
+            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
+        ], apply_to_children=True)
+        NagSuppressions.add_resource_suppressions(self.task_role, [
+            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
+        ], apply_to_children=True)
+
+    def allow_radius_from(self, source_security_group_id: str, description: str, construct_id: str,
+                          port: float | None = None) -> None:
+        """Let RADIUS (UDP) in from a security group: the directory's, or the load balancer's."""
+        port = self.radius_port if port is None else port
+        ec2.CfnSecurityGroupIngress(self, construct_id, group_id=self.security_group.security_group_id,
+                                    ip_protocol="udp", from_port=port, to_port=port,
+                                    source_security_group_id=source_security_group_id, description=description)

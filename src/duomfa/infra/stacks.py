@@ -1,0 +1,142 @@
+"""The two stacks: a new VPC with a new AWS Managed Microsoft AD, or an existing directory in its own VPC.
+
+Both share everything from the directory on. The control plane (issue 6) plugs in with the attributes each stack
+exposes, e.g.:
+
+    ControlPlane(stack, "ControlPlane", key=stack.encryption.key, secret=stack.secret.secret,
+                 cluster=stack.proxies.cluster, service=stack.proxies.service, topic=stack.monitoring.topic,
+                 proxy_security_group=stack.proxies.security_group, directory_id=stack.directory.directory_id,
+                 radius_servers_parameter_name=stack.radius_servers_parameter_name, load_balancer=stack.load_balancer)
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Annotations, Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from duomfa.infra.directory import DirectoryEndpoint, ExistingDirectory, ManagedDirectory
+from duomfa.infra.encryption import Encryption
+from duomfa.infra.image_repository import ImageRepository
+from duomfa.infra.load_balancer import RadiusLoadBalancer
+from duomfa.infra.monitoring import Monitoring
+from duomfa.infra.network import Network, select_zones
+from duomfa.infra.parameters import ExistingDirectoryParameters, NewVpcParameters, ProxyParameters
+from duomfa.infra.proxy_service import ProxyService
+from duomfa.infra.secrets import ProxySecret
+
+
+class DuoMfaStack(Stack):
+    """What both variants share: parameters, key, secret, image repository, proxies, load balancer, monitoring."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, description: str, federal: bool = False) -> None:
+        # no bootstrap-version rule: the synthesized template must deploy from the console in an account that was
+        # never CDK-bootstrapped (the template has no assets)
+        super().__init__(scope, construct_id, description=description,
+                         synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False))
+        self.parameters = ProxyParameters.define(self, federal=federal)
+        p = self.parameters
+        self.encryption = Encryption(self, "Encryption", admin_arn=p.kms_admin_arn.value_as_string,
+                                     has_admin=p.has_kms_admin)
+        self.secret = ProxySecret(self, "Secret", ikey=p.duo_integration_key.value_as_string,
+                                  skey=p.duo_secret_key.value_as_string, api_host=p.duo_api_host.value_as_string,
+                                  key=self.encryption.key)
+        self.image = ImageRepository(self, "Image", key=self.encryption.key,
+                                     retention_days=p.image_retention_days.value_as_number)
+        # where the control plane will keep the directory's RADIUS server list (it creates the parameter)
+        self.radius_servers_parameter_name = f"/duomfa/{Aws.STACK_NAME}/radius-servers"
+
+    def _add_proxies(self, vpc: ec2.IVpc, directory: DirectoryEndpoint, extra_groups: list[dict]) -> None:
+        p = self.parameters
+        self.directory = directory
+        self.proxies = ProxyService(
+            self, "Proxies", vpc=vpc, directory=directory, secret=self.secret.secret, key=self.encryption.key,
+            repository=self.image.repository, image_tag=self.image.image_tag,
+            radius_port=p.radius_port.value_as_string, failmode=p.failmode.value_as_string,
+            proxy_count=p.proxy_count.value_as_string, max_tasks=p.max_tasks.value_as_string,
+            cpu=p.task_cpu.value_as_string, memory=p.task_memory.value_as_string,
+            log_retention_days=p.log_retention_days.value_as_string)
+        self.load_balancer = RadiusLoadBalancer(
+            self, "RadiusLoadBalancer", vpc=vpc, directory=directory, proxies=self.proxies, condition=p.load_balancer_on,
+            addresses=(p.load_balancer_address_1.value_as_string, p.load_balancer_address_2.value_as_string),
+            addresses_fixed=p.load_balancer_address_fixed)
+        self.monitoring = Monitoring(self, "Monitoring", key=self.encryption.key,
+                                     email=p.notification_email.value_as_string, service=self.proxies.service,
+                                     log_group=self.proxies.log_group)
+        self.template_options.metadata = {"AWS::CloudFormation::Interface": {
+            "ParameterGroups": extra_groups + p.interface_groups()}}
+        self._outputs()
+
+    def _outputs(self) -> None:
+        outputs = {
+            "ProtectedDirectoryId": (self.directory.directory_id, "the directory the proxies serve"),
+            "ProxySecurityGroupId": (self.proxies.security_group.security_group_id, "security group of the proxies"),
+            "ProxySubnetIds": (Fn.join(",", list(self.directory.subnet_ids)), "subnets of the proxies (and of "
+                                                                              "LoadBalancerAddress1/2, in order)"),
+            "RadiusClientAddresses": (self.directory.domain_controller_addresses,
+                                          "RADIUS clients the proxies accept"),
+            "SecretArn": (self.secret.secret.secret_arn, "Duo keys and RADIUS shared secret"),
+            "KeyArn": (self.encryption.key.key_arn, "KMS key of the deployment"),
+            "TopicArn": (self.monitoring.topic.topic_arn, "SNS topic of the alarms"),
+            "ClusterName": (self.proxies.cluster.cluster_name, "ECS cluster"),
+            "ServiceName": (self.proxies.service.service_name, "ECS service of the proxies"),
+            "RepositoryUri": (self.image.repository.repository_uri, "ECR repository of the proxy image"),
+            "RadiusServersParameterName": (self.radius_servers_parameter_name,
+                                           "SSM parameter with the directory's RADIUS servers (control plane)"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)
+        p = self.parameters
+        dns = CfnOutput(self, "LoadBalancerDnsName", value=self.load_balancer.dns_name,
+                        description="internal load balancer: the directory's RADIUS server")
+        dns.condition = p.load_balancer_on
+        fixed = CfnOutput(self, "LoadBalancerAddresses", value=Fn.join(",", list(self.load_balancer.addresses)),
+                          description="the load balancer's fixed addresses: the directory's RADIUS servers")
+        fixed.condition = p.load_balancer_address_fixed
+
+
+class NewVpcStack(DuoMfaStack):
+    """A new VPC over two Availability Zones, a new AWS Managed Microsoft AD in it, and the proxies."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, federal: bool = False) -> None:
+        super().__init__(scope, construct_id, federal=federal,
+                         description="Duo MFA for AWS Directory Service: new VPC, AWS Managed Microsoft AD and Duo "
+                                     "RADIUS proxies on ECS Fargate (duomfa)")
+        v = self.vpc_parameters = NewVpcParameters.define(self)
+        self.network = Network(
+            self, "Network", availability_zones=select_zones(v.availability_zones.value_as_list),
+            vpc_cidr=v.vpc_cidr.value_as_string,
+            public_subnet_cidrs=(v.public_subnet_1_cidr.value_as_string, v.public_subnet_2_cidr.value_as_string),
+            private_subnet_cidrs=(v.private_subnet_1_cidr.value_as_string, v.private_subnet_2_cidr.value_as_string),
+            key=self.encryption.key, log_retention_days=self.parameters.log_retention_days.value_as_number)
+        self.managed_directory = ManagedDirectory(
+            self, "Directory", domain_dns_name=v.domain_dns_name.value_as_string,
+            netbios_name=v.domain_netbios_name.value_as_string, edition=v.directory_edition.value_as_string,
+            admin_password=v.domain_admin_password.value_as_string, vpc_id=self.network.vpc_id,
+            subnet_ids=self.network.private_subnet_ids, key=self.encryption.key)
+        self._add_proxies(self.network.vpc, self.managed_directory.endpoint, v.interface_groups())
+
+
+class ExistingVpcStack(DuoMfaStack):
+    """The proxies for an existing AWS Managed Microsoft AD or AD Connector, in the directory's VPC and subnets."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, federal: bool = False) -> None:
+        super().__init__(scope, construct_id, federal=federal,
+                         description="Duo MFA for AWS Directory Service: Duo RADIUS proxies on ECS Fargate for an "
+                                     "existing directory (duomfa)")
+        d = self.directory_parameters = ExistingDirectoryParameters.define(self)
+        self.existing_directory = ExistingDirectory(
+            self, "Directory", directory_id=d.directory_id.value_as_string,
+            directory_type=d.directory_type.value_as_string, look_up=d.look_up_directory,
+            vpc_id=d.vpc_id.value_as_string, subnet_ids=d.subnet_ids.value_as_string,
+            security_group_id=d.security_group_id.value_as_string,
+            domain_controller_addresses=d.domain_controller_addresses.value_as_string, key=self.encryption.key)
+        endpoint = self.existing_directory.endpoint
+        # the proxies' subnets are given explicitly; the zones here only satisfy the imported VPC's shape
+        vpc = ec2.Vpc.from_vpc_attributes(self, "DirectoryVpc", vpc_id=endpoint.vpc_id,
+                                          availability_zones=select_zones(Fn.get_azs()),
+                                          private_subnet_ids=list(endpoint.subnet_ids))
+        for subnet in vpc.private_subnets:
+            Annotations.of(subnet).acknowledge_warning(
+                "@aws-cdk/aws-ec2:noSubnetRouteTableId", "nothing here adds routes to the directory's subnets")
+        self._add_proxies(vpc, endpoint, d.interface_groups())

@@ -1,0 +1,88 @@
+"""`duomfa synth` and `cdk synth`: both variants for both partitions, offline, clean under cfn-lint, within
+CloudFormation's size limits, with no hard-coded partition."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from duomfa.cli import DIRECT_UPLOAD_LIMIT, main
+
+REPO = Path(__file__).resolve().parents[2]
+S3_TEMPLATE_LIMIT = 1_000_000  # bytes, for a template CloudFormation reads from S3 (the console uploads there)
+LINT_REGIONS = {"aws": ["us-east-1", "us-west-2"], "aws-us-gov": ["us-gov-west-1", "us-gov-east-1"]}
+# no credentials and no network: synth must not need them
+OFFLINE = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "", "AWS_CONFIG_FILE": os.devnull,
+           "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY":
+           "http://127.0.0.1:9", "NO_PROXY": ""}
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("templates")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in OFFLINE.items():
+            patch.setenv(name, value)
+        assert main(["synth", "--out", str(out)]) == 0
+    return {f"{p.parent.name}/{p.stem.removesuffix('.template')}": p for p in sorted(out.glob("*/*.template.json"))}
+
+
+def test_synth_writes_both_variants_for_both_partitions(templates):
+    assert set(templates) == {"aws/new-vpc", "aws/existing-vpc", "aws-us-gov/new-vpc", "aws-us-gov/existing-vpc"}
+
+
+def test_no_template_hard_codes_a_partition(templates):
+    for name, path in templates.items():
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"arn:aws[-a-z]*:", text), name
+        assert '"Ref": "AWS::Partition"' in text, name
+
+
+@pytest.mark.parametrize("partition", sorted(LINT_REGIONS))
+def test_cfn_lint_finds_no_errors(templates, partition):
+    paths = [str(p) for name, p in templates.items() if name.startswith(f"{partition}/")]
+    result = subprocess.run([sys.executable, "-m", "cfnlint", "--format", "parseable", "--regions",
+                             *LINT_REGIONS[partition], "--", *paths], capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stdout.splitlines() if re.search(r":E\d{4}:", line)]
+    assert errors == [] and result.returncode & 2 == 0, result.stdout + result.stderr
+
+
+def test_templates_fit_cloudformation_s_limits(templates):
+    for name, path in templates.items():
+        # the written (indented) templates exceed the 51,200-byte request-body limit, so they deploy through S3
+        # (the console's upload does that; the CLI says so); S3-read templates may have up to 1 MB
+        assert DIRECT_UPLOAD_LIMIT < path.stat().st_size < S3_TEMPLATE_LIMIT, name
+        template = json.loads(path.read_text(encoding="utf-8"))
+        assert len(template["Resources"]) <= 500 and len(template["Parameters"]) <= 200
+        assert len(template["Outputs"]) <= 200
+
+
+def test_templates_need_no_bootstrap_and_no_assets(templates):
+    for name, path in templates.items():
+        template = json.loads(path.read_text(encoding="utf-8"))
+        assert "BootstrapVersion" not in template["Parameters"], name
+        assert "CheckBootstrapVersion" not in template.get("Rules", {}), name
+        assert "AssetParameters" not in path.read_text(encoding="utf-8"), name
+        assert "cdk-hnb659fds-assets" not in path.read_text(encoding="utf-8"), name
+
+
+def test_govcloud_templates_suggest_duo_federal(templates):
+    gov = json.loads(templates["aws-us-gov/existing-vpc"].read_text(encoding="utf-8"))
+    assert "e.g. api-XXXXXXXX.duofederal.com" in gov["Parameters"]["DuoApiHost"]["Description"]
+
+
+def test_cdk_json_app_synthesizes_offline(tmp_path):
+    command = json.loads((REPO / "cdk.json").read_text(encoding="utf-8"))["app"].split()
+    assert command[:3] == ["python", "-m", "duomfa.infra.app"]
+    environment = {**os.environ, **OFFLINE, "CDK_OUTDIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, *command[1:]], env=environment, capture_output=True, text=True,
+                            timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "DuoMfaNewVpc.template.json").exists()
+    assert (tmp_path / "DuoMfaExistingVpc.template.json").exists()
