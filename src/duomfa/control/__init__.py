@@ -1,5 +1,7 @@
-"""Lambda handlers of the AWS deployment: custom resources and the control plane.
+"""Lambda handlers of the AWS deployment: custom resources and the control plane (rotation, address tracking,
+directory update, image gate).
 
-Each module here is shipped into AWS Lambda on its own (the CDK app embeds its source), so it imports only the
-standard library and boto3, never the rest of duomfa.
+Each runs in Lambda on boto3 and the standard library; a handler that speaks RADIUS (the rotation's Status-Server
+check) also needs `duomfa.radius`, which is standard-library only. Small custom-resource handlers are embedded in
+the template; the others ship as an asset holding duomfa/__init__.py, duomfa/radius/ and duomfa/control/.
 """

@@ -1,0 +1,418 @@
+"""Directory updater: converges the directory's RADIUS settings on where the proxies are and on the current shared
+secret — a reconciler, not a link in an event chain.
+
+Each run (an EventBridge schedule, Parameter Store changes of the address parameter, ECS deployments, finishSecret;
+all only hints) computes the desired settings from the source of truth — the address parameter or the NLB's fixed
+addresses, the port, the AWSCURRENT secret and its version —, compares them with what the last run applied (the
+state parameter, which never holds the secret) and with DescribeDirectories, and calls EnableRadius or UpdateRadius
+only when they differ. A repeated event finds everything in sync and calls nothing. The directory is never pointed
+at an empty list or at the address parameter's seed value.
+
+Concurrency: the CDK wiring gives this function reserved concurrency 1, so two runs never interleave their updates
+(a second event waits in Lambda's async queue). A run that finds the directory `Creating` waits for it to settle and
+then applies — the update is never dropped. Every run is safe to repeat from the start.
+
+RadiusTimeout and RadiusRetries (RADIUS_TIMEOUT, RADIUS_RETRIES; limits 1–50 s and 0–10): Directory Service waits
+timeout × (retries + 1) in all, and supports no Access-Challenge, so a Duo push must be approved inside that wait.
+Default 30 s × 3 = 90 s. Thirty seconds lets almost every push be approved within the first attempt. A
+retransmission that reaches the same proxy joins the push in flight (one push; duomfa.proxy.dedup); one that goes to
+another proxy starts a second push — only for approvals slower than 30 s, and the user then still has a minute.
+Two retries mean a lost datagram or a task that just stopped costs one 30 s wait instead of a failed login. Fewer,
+longer attempts (50 s × 2) avoid more second pushes but make every failover wait 50 s.
+
+After Completed, the previous secret is retired: the secret is tagged `duomfa:retired-previous` =
+"AWSPREVIOUS version@(applied time + grace)", so the proxies stop accepting it only after the directory has used the
+new one for RETIRE_GRACE_SECONDS. On Failed, deadline or any exception, SNS gets what happened and what to check, and
+the exception is raised again so that Lambda records the failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from duomfa.control.runtime import (
+    env_int,
+    env_list,
+    env_text,
+    log,
+    read_json_parameter,
+    seconds_left,
+    version_stages,
+    version_with,
+)
+
+RETIRED_TAG = "duomfa:retired-previous"  # read by the proxies: duomfa.proxy.secrets_source.RETIRED_TAG
+DISPLAY_LABEL = "duomfa"
+AUTHENTICATION_PROTOCOL = "PAP"  # what Duo's RADIUS expects; the proxy reads the factor from User-Password
+FIRST_POLL_SECONDS = 5.0
+MAX_POLL_SECONDS = 30.0
+BACKOFF = 1.5
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+                      r"[A-Za-z0-9])?)+$")
+
+
+class DirectoryUpdateFailed(Exception):
+    """Directory Service reported RadiusStatus Failed for the settings it was given."""
+
+
+class DirectoryUpdateTimedOut(Exception):
+    """The directory did not reach Completed or Failed before the deadline."""
+
+
+class DirectoryNotFound(Exception):
+    """DescribeDirectories does not know the directory ID."""
+
+
+@dataclass(frozen=True)
+class UpdaterSettings:
+    directory_id: str
+    secret_arn: str
+    address_parameter: str
+    state_parameter: str
+    topic_arn: str
+    port: int = 1812
+    timeout: int = 30
+    retries: int = 2
+    retire_grace_seconds: int = 900
+    deadline_seconds: float = 600
+    nlb_addresses: tuple[str, ...] = ()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> "UpdaterSettings":
+        return cls(
+            directory_id=env_text(environ, "DIRECTORY_ID"), secret_arn=env_text(environ, "SECRET_ARN"),
+            address_parameter=env_text(environ, "ADDRESS_PARAMETER"),
+            state_parameter=env_text(environ, "STATE_PARAMETER"),
+            topic_arn=env_text(environ, "TOPIC_ARN"), port=env_int(environ, "RADIUS_PORT", 1812, 1025, 65535),
+            timeout=env_int(environ, "RADIUS_TIMEOUT", 30, 1, 50), retries=env_int(environ, "RADIUS_RETRIES", 2, 0, 10),
+            retire_grace_seconds=env_int(environ, "RETIRE_GRACE_SECONDS", 900, 0, 7 * 86400),
+            deadline_seconds=env_int(environ, "DEADLINE_SECONDS", 600, 10, 840),
+            nlb_addresses=env_list(environ, "NLB_ADDRESSES"),
+        )
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The RADIUS settings the directory should have. The shared secret stays out of repr and logs."""
+
+    servers: tuple[str, ...]
+    port: int
+    timeout: int
+    retries: int
+    secret_version: str
+    shared_secret: str = field(repr=False)
+
+    def radius_settings(self) -> dict[str, Any]:
+        """DS RadiusSettings: one RadiusServers entry per address (the original sent one comma-joined string)."""
+        return {
+            "RadiusServers": list(self.servers), "RadiusPort": self.port, "RadiusTimeout": self.timeout,
+            "RadiusRetries": self.retries, "SharedSecret": self.shared_secret,
+            "AuthenticationProtocol": AUTHENTICATION_PROTOCOL, "DisplayLabel": DISPLAY_LABEL, "UseSameUsername": True,
+        }
+
+    def matches(self, reported: Mapping[str, Any]) -> bool:
+        """Whether DescribeDirectories' RadiusSettings (which never include the secret) say the same."""
+        if sorted(reported.get("RadiusServers") or []) != sorted(self.servers):
+            return False
+        expected = {"RadiusPort": self.port, "RadiusTimeout": self.timeout, "RadiusRetries": self.retries,
+                    "AuthenticationProtocol": AUTHENTICATION_PROTOCOL}
+        return all(reported.get(key, value) == value for key, value in expected.items())
+
+    def summary(self) -> dict[str, Any]:
+        return {"servers": list(self.servers), "port": self.port, "timeout": self.timeout, "retries": self.retries,
+                "secret_version": self.secret_version}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the last successful run applied (the state parameter)."""
+
+    servers: tuple[str, ...]
+    port: int
+    secret_version: str
+    applied_at: float
+
+
+@dataclass
+class Findings:
+    """What this run has found so far; the failure notice reports it."""
+
+    step: str = "starting"
+    desired: Desired | None = None
+    status: str | None = None
+    reported_servers: list[str] = field(default_factory=list)
+
+
+# --- reading the desired and the applied state ----------------------------------------------------------------
+
+def _is_ipv4(text: Any) -> bool:
+    try:
+        return isinstance(text, str) and ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False
+
+
+def desired_settings(ssm: Any, secretsmanager: Any, settings: UpdaterSettings) -> Desired | None:
+    """The settings the directory should have, or None when there is no address to point it at yet."""
+    if settings.nlb_addresses:
+        servers = list(settings.nlb_addresses)
+        if not all(_is_ipv4(server) or HOSTNAME.match(server) for server in servers):
+            raise ValueError(f"NLB_ADDRESSES holds something that is neither an IPv4 address nor a host name: "
+                             f"{servers}")
+    else:
+        document = read_json_parameter(ssm, settings.address_parameter)
+        servers = document.get("addresses") if isinstance(document, dict) else None
+        if not isinstance(servers, list) or not servers or not all(_is_ipv4(server) for server in servers):
+            log("directory_updater", level="WARNING", found=f"{settings.address_parameter} holds no address list "
+                "(seed value, empty or invalid)", did="nothing: the directory is never pointed at nothing or at a seed")
+            return None
+    answer = secretsmanager.get_secret_value(SecretId=settings.secret_arn, VersionStage="AWSCURRENT")
+    try:
+        shared_secret = json.loads(answer.get("SecretString") or "")["radius_secret"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("the AWSCURRENT secret is not a JSON object with a radius_secret") from None
+    if not isinstance(shared_secret, str) or not 8 <= len(shared_secret) <= 512:
+        raise ValueError("the AWSCURRENT radius_secret is not 8–512 characters, as Directory Service requires")
+    unique = sorted(set(servers), key=lambda s: (not _is_ipv4(s), ipaddress.ip_address(s) if _is_ipv4(s) else s))
+    return Desired(servers=tuple(unique), port=settings.port, timeout=settings.timeout, retries=settings.retries,
+                   secret_version=answer["VersionId"], shared_secret=shared_secret)
+
+
+def read_applied(ssm: Any, name: str) -> Applied | None:
+    document = read_json_parameter(ssm, name)
+    try:
+        return Applied(servers=tuple(document["servers"]), port=int(document["port"]),
+                       secret_version=str(document["secret_version"]), applied_at=float(document["applied_at"]))
+    except (TypeError, KeyError, ValueError):
+        return None  # the stack's seed, or nothing applied yet
+
+
+def write_applied(ssm: Any, name: str, desired: Desired, applied_at: float) -> None:
+    value = {"servers": list(desired.servers), "port": desired.port, "secret_version": desired.secret_version,
+             "applied_at": int(applied_at)}
+    ssm.put_parameter(Name=name, Value=json.dumps(value, separators=(",", ":")), Type="String", Overwrite=True)
+
+
+# --- the directory --------------------------------------------------------------------------------------------
+
+def describe_radius(ds: Any, directory_id: str) -> tuple[str | None, dict[str, Any]]:
+    """(RadiusStatus, RadiusSettings); (None, {}) when RADIUS was never enabled (the keys are absent)."""
+    directories = ds.describe_directories(DirectoryIds=[directory_id]).get("DirectoryDescriptions") or []
+    if not directories:
+        raise DirectoryNotFound(f"directory {directory_id} was not found in this account and region")
+    return directories[0].get("RadiusStatus"), directories[0].get("RadiusSettings") or {}
+
+
+def wait_for_radius(ds: Any, directory_id: str, done: Callable[[str | None, dict[str, Any]], bool], *,
+                    deadline: float, clock: Callable[[], float], sleep: Callable[[float], None],
+                    findings: Findings) -> tuple[str | None, dict[str, Any]]:
+    """Poll DescribeDirectories with backoff (5 s growing to 30 s) until `done`, or raise at the deadline."""
+    delay = FIRST_POLL_SECONDS
+    while True:
+        status, reported = describe_radius(ds, directory_id)
+        findings.status, findings.reported_servers = status, list(reported.get("RadiusServers") or [])
+        if done(status, reported):
+            return status, reported
+        if clock() + delay > deadline:
+            raise DirectoryUpdateTimedOut(f"directory {directory_id} still reports RadiusStatus {status} while "
+                                          f"{findings.step}")
+        log("directory_updater", found=f"RadiusStatus {status}", did=f"waiting {delay:g} s", step=findings.step)
+        sleep(delay)
+        delay = min(delay * BACKOFF, MAX_POLL_SECONDS)
+
+
+def plan(desired: Desired, applied: Applied | None, status: str | None, reported: Mapping[str, Any]) -> str:
+    """"enable", "update" or "in_sync" (status is never Creating here: the caller waited)."""
+    if status is None or status == "Failed":
+        return "enable"
+    in_sync = (status == "Completed" and desired.matches(reported) and applied is not None
+               and applied.secret_version == desired.secret_version
+               and sorted(applied.servers) == sorted(desired.servers) and applied.port == desired.port)
+    return "in_sync" if in_sync else "update"
+
+
+def apply(ds: Any, directory_id: str, desired: Desired, action: str) -> str:
+    if action == "enable":
+        try:
+            ds.enable_radius(DirectoryId=directory_id, RadiusSettings=desired.radius_settings())
+            return "EnableRadius"
+        except ds.exceptions.EntityAlreadyExistsException:
+            pass  # a Failed configuration still exists: replace it
+    ds.update_radius(DirectoryId=directory_id, RadiusSettings=desired.radius_settings())
+    return "UpdateRadius"
+
+
+# --- retiring the previous secret -----------------------------------------------------------------------------
+
+def retire_previous(secretsmanager: Any, secret_arn: str, applied_version: str, retire_at: float) -> str:
+    """Tag AWSPREVIOUS for retirement at `retire_at`, once the directory uses `applied_version` (AWSCURRENT).
+
+    A tag already naming the same version is kept (its time is not moved); a tag naming an older version is replaced.
+    """
+    description = secretsmanager.describe_secret(SecretId=secret_arn)
+    stages = description.get("VersionIdsToStages", {})
+    current, previous = version_with(stages, "AWSCURRENT"), version_with(stages, "AWSPREVIOUS")
+    existing = next((t.get("Value", "") for t in description.get("Tags", []) if t.get("Key") == RETIRED_TAG), "")
+    if current != applied_version:
+        found, did, outcome = f"AWSCURRENT is now {current}, not {applied_version}", "nothing: a later run", "newer"
+    elif previous is None:
+        found, did, outcome = "no AWSPREVIOUS version", "nothing", "none"
+    elif existing.rpartition("@")[0] == previous:
+        found, did, outcome = f"AWSPREVIOUS {previous} already tagged {existing}", "nothing", "kept"
+    else:
+        value = f"{previous}@{int(retire_at)}"
+        secretsmanager.tag_resource(SecretId=secret_arn, Tags=[{"Key": RETIRED_TAG, "Value": value}])
+        found = f"AWSPREVIOUS {previous}, tag was {existing or 'absent'}"
+        did, outcome = f"tagged {RETIRED_TAG}={value}", "tagged"
+    log("directory_updater", step="retire previous secret", found=found, did=did)
+    return outcome
+
+
+# --- one run --------------------------------------------------------------------------------------------------
+
+def reconcile(*, ds: Any, ssm: Any, secretsmanager: Any, settings: UpdaterSettings, findings: Findings,
+              clock: Callable[[], float], sleep: Callable[[float], None], now: Callable[[], float]) -> str:
+    deadline = clock() + settings.deadline_seconds
+    findings.step = "reading the desired settings"
+    desired = desired_settings(ssm, secretsmanager, settings)
+    if desired is None:
+        return "no_addresses"
+    findings.desired = desired
+    applied = read_applied(ssm, settings.state_parameter)
+    findings.step = "describing the directory"
+    status, reported = describe_radius(ds, settings.directory_id)
+    findings.status, findings.reported_servers = status, list(reported.get("RadiusServers") or [])
+    if status == "Creating":
+        log("directory_updater", found="RadiusStatus Creating: an earlier update is still being applied",
+            did="waiting for it to settle before applying", desired=desired.summary())
+        findings.step = "waiting for an earlier update to settle"
+        status, reported = wait_for_radius(ds, settings.directory_id, lambda s, _: s != "Creating", deadline=deadline,
+                                           clock=clock, sleep=sleep, findings=findings)
+    action = plan(desired, applied, status, reported)
+    if action == "in_sync":
+        log("directory_updater", found=f"in sync: RadiusStatus {status}, servers {desired.servers}, secret version "
+            f"{desired.secret_version}", did="nothing")
+        retire_previous(secretsmanager, settings.secret_arn, desired.secret_version,
+                        applied.applied_at + settings.retire_grace_seconds)  # type: ignore[union-attr]
+        return "in_sync"
+    findings.step = f"{action} RADIUS"
+    called = apply(ds, settings.directory_id, desired, action)
+    log("directory_updater", found=f"RadiusStatus {status}, servers {sorted(reported.get('RadiusServers') or [])}, "
+        f"last applied {applied.secret_version if applied else 'nothing'}", did=f"called {called}",
+        desired=desired.summary())
+    findings.step = f"waiting for the directory to apply {called}"
+    sleep(FIRST_POLL_SECONDS)
+    status, reported = wait_for_radius(
+        ds, settings.directory_id, lambda s, r: s == "Failed" or (s == "Completed" and desired.matches(r)),
+        deadline=deadline, clock=clock, sleep=sleep, findings=findings)
+    if status == "Failed":
+        raise DirectoryUpdateFailed(f"directory {settings.directory_id} reports RadiusStatus Failed after {called}")
+    applied_at = now()
+    write_applied(ssm, settings.state_parameter, desired, applied_at)
+    log("directory_updater", found="RadiusStatus Completed with the desired settings", did="recorded the state",
+        desired=desired.summary())
+    retire_previous(secretsmanager, settings.secret_arn, desired.secret_version,
+                    applied_at + settings.retire_grace_seconds)
+    return called
+
+
+def failure_notice(settings: UpdaterSettings, findings: Findings, exc: BaseException) -> tuple[str, str]:
+    """(subject, message) for SNS: what happened, what was wanted and found, what to check. Never the secret."""
+    what = f"{type(exc).__name__}: {exc}"
+    wanted = (f"servers {', '.join(findings.desired.servers)} on UDP port {findings.desired.port}, secret version "
+              f"{findings.desired.secret_version}" if findings.desired else "not worked out yet")
+    message = "\n".join([
+        f"duomfa could not bring the RADIUS settings of directory {settings.directory_id} up to date.",
+        "",
+        f"What happened: {what}",
+        f"While: {findings.step}",
+        f"Wanted: {wanted}",
+        f"Directory reported: RadiusStatus {findings.status or 'not configured'}, servers "
+        f"{', '.join(findings.reported_servers) or 'none'}",
+        "",
+        "What to check:",
+        f"- the directory's security group allows outbound UDP {settings.port} to the proxies' security group (or "
+        "the NLB): Managed AD's default egress only reaches its own group;",
+        f"- the proxies are running and healthy and answer on UDP {settings.port} from the directory's addresses "
+        "(their radius_clients), and reach Duo on TCP 443;",
+        "- `duomfa doctor --stack STACK` checks all of the above;",
+        "- the updater's CloudWatch log for the JSON lines of this run.",
+        "",
+        "The updater runs again on its schedule and retries by itself. Until it succeeds the directory keeps its "
+        "previous settings (if RadiusStatus is Failed, MFA logins fail now); the previous shared secret stays valid.",
+    ])
+    return f"duomfa: RADIUS update of directory {settings.directory_id} failed"[:100], message
+
+
+def run(*, ds: Any, ssm: Any, secretsmanager: Any, sns: Any, settings: UpdaterSettings,
+        clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = time.time) -> str:
+    """One reconciliation; on any failure, an SNS notice and the exception raised again."""
+    findings = Findings()
+    try:
+        return reconcile(ds=ds, ssm=ssm, secretsmanager=secretsmanager, settings=settings, findings=findings,
+                         clock=clock, sleep=sleep, now=now)
+    except Exception as exc:
+        log("directory_updater", level="ERROR", found=f"{type(exc).__name__}: {exc}", step=findings.step,
+            did="notifying SNS and failing the invocation")
+        subject, message = failure_notice(settings, findings, exc)
+        try:
+            sns.publish(TopicArn=settings.topic_arn, Subject=subject, Message=message)
+        except (ClientError, BotoCoreError) as publish_error:
+            log("directory_updater", level="ERROR", found=f"SNS publish failed: {publish_error}", did="nothing more")
+        raise
+
+
+def handler(event: dict[str, Any], context: Any, client: Any = None) -> str:
+    """Schedule / Parameter Store / ECS / finishSecret → updater. Env: DIRECTORY_ID, SECRET_ARN, ADDRESS_PARAMETER,
+    STATE_PARAMETER, TOPIC_ARN, RADIUS_PORT, RADIUS_TIMEOUT, RADIUS_RETRIES, RETIRE_GRACE_SECONDS, DEADLINE_SECONDS,
+    NLB_ADDRESSES."""
+    client = client or boto3.client
+    settings = UpdaterSettings.from_environ(os.environ)
+    settings = dataclasses.replace(settings, deadline_seconds=seconds_left(settings.deadline_seconds, context))
+    log("directory_updater", found=f"triggered by {event.get('source')} {event.get('detail-type') or ''} "
+        f"{event.get('reason') or ''}".strip(), did="reconciling")
+    return run(ds=client("ds"), ssm=client("ssm"), secretsmanager=client("secretsmanager"), sns=client("sns"),
+               settings=settings)
+
+
+# --- stack deletion: no directory left pointing at proxies that no longer exist -------------------------------
+
+def disable_radius_on_delete(event: Mapping[str, Any], *, ds: Any, directory_id: str) -> dict[str, Any]:
+    """custom_resources.Provider on_event: Delete → DisableRadius when RADIUS is configured; Create/Update → nothing.
+    Returns the Provider's answer; an exception is the Provider's FAILED."""
+    physical_id = event.get("PhysicalResourceId") or f"duomfa-radius-{directory_id}"
+    request = event.get("RequestType")
+    if request != "Delete":
+        log("disable_radius_on_delete", found=f"{request} request", did="nothing", directory=directory_id)
+        return {"PhysicalResourceId": physical_id}
+    try:
+        status, _ = describe_radius(ds, directory_id)
+    except (DirectoryNotFound, ds.exceptions.EntityDoesNotExistException):
+        log("disable_radius_on_delete", found=f"directory {directory_id} no longer exists", did="nothing")
+        return {"PhysicalResourceId": physical_id}
+    if status is None:
+        log("disable_radius_on_delete", found="RADIUS is not configured", did="nothing", directory=directory_id)
+        return {"PhysicalResourceId": physical_id}
+    ds.disable_radius(DirectoryId=directory_id)
+    log("disable_radius_on_delete", found=f"RadiusStatus {status}", did="called DisableRadius", directory=directory_id)
+    return {"PhysicalResourceId": physical_id}
+
+
+def custom_resource_handler(event: dict[str, Any], context: Any, client: Any = None) -> dict[str, Any]:
+    """CloudFormation (through the Provider framework) → DisableRadius on Delete.
+    Env: DIRECTORY_ID (the resource's DirectoryId property wins when set)."""
+    client = client or boto3.client
+    directory_id = (event.get("ResourceProperties") or {}).get("DirectoryId") or os.environ["DIRECTORY_ID"]
+    return disable_radius_on_delete(event, ds=client("ds"), directory_id=directory_id)
