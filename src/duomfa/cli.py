@@ -268,6 +268,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# duomfa drill
+def cmd_drill_rotation(args: argparse.Namespace) -> int:
+    from duomfa.drill.rotation import DrillError, drill_rotation
+
+    try:
+        result = drill_rotation(args.auths, args.order, progress=sys.stderr,
+                                control_log=sys.stderr if args.verbose else None)
+    except DrillError as exc:
+        raise CommandError(str(exc)) from None
+    summary = {key: result[key] for key in ("order", "sent", "accepted", "rejected", "timed_out", "duration_s")}
+    _emit(args, summary, "\n".join([
+        f"rotation drill, order {result['order']}: {result['sent']} logins in {result['duration_s']} s",
+        f"  accepted {result['accepted']}, rejected {result['rejected']}, timed out {result['timed_out']}"
+        f" ({result['resends']} resends)",
+    ]))
+    return 0 if result["order"] == "seed" or (result["rejected"] == 0 and result["timed_out"] == 0) else 1
+
+
 # duomfa up
 def cmd_up(args: argparse.Namespace) -> int:
     from duomfa.stack import run_stack
@@ -301,6 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("-c", "--config", metavar="FILE",
                        help="authproxy.cfg-style file; DUOMFA_* environment variables override it")
     proxy.set_defaults(func=cmd_proxy)
+
+    drill = commands.add_parser("drill", help="exercises that show the system's promises hold").add_subparsers(
+        dest="drill_command", required=True, metavar="COMMAND")
+    p = drill.add_parser("rotation", help="rotate the shared secret under load; count failed logins")
+    p.add_argument("--auths", type=int, default=5000, help="at least this many logins (default: 5000)")
+    p.add_argument("--order", choices=("ours", "seed"), default="ours",
+                   help="ours, or the original solution's order for comparison (default: ours)")
+    p.add_argument("--verbose", action="store_true", help="also show the control plane's log lines (stderr)")
+    p.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
+    p.set_defaults(func=cmd_drill_rotation)
 
     rt = commands.add_parser("radtest", help="send one Access-Request and print the reply")
     rt.add_argument("username")

@@ -117,7 +117,7 @@ def test_environment_variables_override_and_can_replace_the_file(tmp_path):
 
 
 def test_secrets_source_replaces_inline_secrets(tmp_path):
-    body = f"""\
+    body = """\
         [radius_server_duo_only]
         secrets_source = aws-secretsmanager:arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:duo-AbCdEf
         radius_ip_1 = 10.0.1.10

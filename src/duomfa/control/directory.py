@@ -48,7 +48,6 @@ from duomfa.control.runtime import (
     log,
     read_json_parameter,
     seconds_left,
-    version_stages,
     version_with,
 )
 

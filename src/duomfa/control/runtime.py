@@ -4,9 +4,10 @@ time left before Lambda's own timeout, and the Secrets Manager stage lookups. St
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 LAMBDA_MARGIN_SECONDS = 30.0  # left over for the last log line and the SNS notice when a deadline is hit
 
@@ -15,10 +16,19 @@ class SettingsError(ValueError):
     """An environment variable is missing or out of range; the message names it."""
 
 
+_log_stream: TextIO | None = None  # None: standard output, which Lambda sends to CloudWatch Logs
+
+
+def set_log_stream(stream: TextIO | None) -> None:
+    """Where the log lines go when this code runs outside Lambda (the drill keeps its stdout for its result)."""
+    global _log_stream
+    _log_stream = stream
+
+
 def log(event: str, level: str = "INFO", **fields: Any) -> None:
     """One JSON line on stdout (CloudWatch Logs keeps it as one event). Never pass a secret."""
     record = {"time": round(time.time(), 3), "level": level, "event": event, **fields}
-    print(json.dumps(record, default=str, separators=(",", ":")), flush=True)
+    print(json.dumps(record, default=str, separators=(",", ":")), file=_log_stream or sys.stdout, flush=True)
 
 
 def error_code(exc: BaseException) -> str:

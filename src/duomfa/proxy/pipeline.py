@@ -11,7 +11,6 @@ import ipaddress
 import re
 import time
 import urllib.parse
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 

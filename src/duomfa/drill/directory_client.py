@@ -1,0 +1,112 @@
+"""A RADIUS client that behaves like AWS Directory Service's: for each login one Access-Request (PAP), sent to its
+first server, resent to the next after its timeout, given up after its retries — with the shared secret it was
+last given. The drill watches what such a client sees while the secret rotates."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+
+from duomfa import radius
+
+A = radius.constants
+
+
+@dataclass
+class LoginCounts:
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    timed_out: int = 0
+    resends: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+
+
+class _Exchange(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.replies.put_nowait(data)
+
+
+class DirectoryRadiusClient:
+    def __init__(self, servers: list[tuple[str, int]], secret: bytes, *, timeout: float, retries: int,
+                 message_authenticator: bool = True):
+        self.servers = servers
+        self.secret = secret
+        self.timeout = timeout
+        self.retries = retries
+        self.message_authenticator = message_authenticator
+        self.counts = LoginCounts()
+
+    def set_secret(self, secret: bytes) -> None:
+        """What the directory does when UpdateRadius gives it a new shared secret."""
+        self.secret = secret
+
+    async def login(self, username: str, factor: str) -> str:
+        """'accepted', 'rejected' or 'timed_out', as the user would see it."""
+        self.counts.sent += 1
+        loop = asyncio.get_running_loop()
+        transport, exchange = await loop.create_datagram_endpoint(_Exchange, local_addr=("127.0.0.1", 0))
+        try:
+            for attempt in range(self.retries + 1):
+                if attempt:
+                    self.counts.resends += 1
+                secret = self.secret  # a retry goes out with whatever secret the directory holds now
+                authenticator = os.urandom(16)
+                identifier = authenticator[0]
+                attributes = [(A.USER_NAME, username.encode()),
+                              (A.USER_PASSWORD, radius.hide_user_password(factor.encode(), secret, authenticator)),
+                              (A.NAS_IDENTIFIER, b"directory-drill")]
+                packet = radius.encode_request(A.ACCESS_REQUEST, identifier, authenticator, attributes, secret,
+                                               message_authenticator=self.message_authenticator)
+                server = self.servers[attempt % len(self.servers)]
+                transport.sendto(packet, server)
+                deadline = time.monotonic() + self.timeout
+                while (remaining := deadline - time.monotonic()) > 0:
+                    try:
+                        data = await asyncio.wait_for(exchange.replies.get(), remaining)
+                    except asyncio.TimeoutError:
+                        break
+                    try:
+                        reply = radius.verify_reply(data, authenticator, secret)
+                    except (radius.MalformedPacket, radius.BadReplyAuthenticator):
+                        continue  # a reply the directory cannot verify is as good as none
+                    if reply.code == A.ACCESS_ACCEPT:
+                        self.counts.accepted += 1
+                        return "accepted"
+                    message = (reply.get(A.REPLY_MESSAGE) or b"").decode("utf-8", "replace")
+                    self.counts.rejected += 1
+                    self.counts.reject_reasons[message] = self.counts.reject_reasons.get(message, 0) + 1
+                    return "rejected"
+            self.counts.timed_out += 1
+            return "timed_out"
+        finally:
+            transport.close()
+
+
+async def steady_logins(client: DirectoryRadiusClient, users: list[tuple[str, str]], rate: float,
+                        stop: asyncio.Event) -> LoginCounts:
+    """Start `rate` logins a second, cycling through users, until `stop` is set; wait for the last to finish."""
+    pending: set[asyncio.Task[str]] = set()
+    interval = 1.0 / rate
+    started = time.monotonic()
+    index = 0
+    while not stop.is_set():
+        username, factor = users[index % len(users)]
+        task = asyncio.create_task(client.login(username, factor))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        index += 1
+        delay = started + index * interval - time.monotonic()
+        if delay > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+    if pending:
+        await asyncio.gather(*pending)
+    return client.counts
