@@ -55,3 +55,38 @@ def synthesize(stack_class, stack_id: str) -> Synthesized:
 
 def ref(name: str) -> dict:
     return {"Ref": name}
+
+
+@pytest.fixture(scope="session")
+def new_vpc() -> Synthesized:
+    from duomfa.infra.stacks import NewVpcStack
+
+    return synthesize(NewVpcStack, "DuoMfaNewVpc")
+
+
+@pytest.fixture(scope="session")
+def existing_vpc() -> Synthesized:
+    from duomfa.infra.stacks import ExistingVpcStack
+
+    return synthesize(ExistingVpcStack, "DuoMfaExistingVpc")
+
+
+@pytest.fixture(params=["new_vpc", "existing_vpc"])
+def variant(request) -> Synthesized:
+    return request.getfixturevalue(request.param)
+
+
+def statements(document: dict) -> list[dict]:
+    return document["Statement"]
+
+
+def principals(statement: dict, kind: str) -> list:
+    value = statement.get("Principal", {}).get(kind, [])
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Synthesized:
+    from duomfa.infra.catalog import CatalogStack
+
+    return synthesize(CatalogStack, "DuoMfaCatalog")

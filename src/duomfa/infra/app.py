@@ -12,14 +12,15 @@ from pathlib import Path
 
 from aws_cdk import App
 
+from duomfa.infra.catalog import CatalogStack
 from duomfa.infra.stacks import ExistingVpcStack, NewVpcStack
 
 PARTITIONS = ("aws", "aws-us-gov")
-STACKS = {"new-vpc": "DuoMfaNewVpc", "existing-vpc": "DuoMfaExistingVpc"}
+STACKS = {"new-vpc": "DuoMfaNewVpc", "existing-vpc": "DuoMfaExistingVpc", "catalog": "DuoMfaCatalog"}
 
 
 def build_app(*, partition: str = "aws", outdir: str | None = None) -> App:
-    """Both stacks. The templates use ${AWS::Partition} throughout; `aws-us-gov` switches Duo defaults to Duo
+    """Both variants, and the Service Catalog stack that offers them. The templates use ${AWS::Partition} throughout; `aws-us-gov` switches Duo defaults to Duo
     Federal in the parameter descriptions."""
     if partition not in PARTITIONS:
         raise ValueError(f"partition {partition!r}; allowed: {', '.join(PARTITIONS)}")
@@ -30,11 +31,13 @@ def build_app(*, partition: str = "aws", outdir: str | None = None) -> App:
     federal = partition == "aws-us-gov"
     NewVpcStack(app, STACKS["new-vpc"], federal=federal)
     ExistingVpcStack(app, STACKS["existing-vpc"], federal=federal)
+    CatalogStack(app, STACKS["catalog"], federal=federal)
     return app
 
 
 def synth_templates(out: Path) -> list[Path]:
-    """Write OUT/<partition>/<variant>.template.json for both variants and partitions; return the paths."""
+    """Write OUT/<partition>/<variant>.template.json for both variants (and catalog.template.json) for both
+    partitions; return the paths."""
     written: list[Path] = []
     for partition in PARTITIONS:
         with tempfile.TemporaryDirectory(prefix="duomfa-cdk-") as assembly_dir:

@@ -50,6 +50,7 @@ class ProxyParameters:
     has_kms_admin: CfnCondition
     load_balancer_on: CfnCondition
     load_balancer_address_fixed: CfnCondition
+    image_from_codecommit: CfnCondition
 
     @classmethod
     def define(cls, stack: Stack, *, federal: bool = False) -> ProxyParameters:
@@ -143,7 +144,7 @@ class ProxyParameters:
                 constraint_description="a GitHub repository name"),
             github_branch=parameter(
                 "GitHubBranch", type="String", default="main", allowed_pattern=r"^[\w./-]{1,255}$",
-                description="Branch the image is built from (ImageSource = CodeConnections)",
+                description="Branch the image is built from (either ImageSource)",
                 constraint_description="a branch name"),
             connection_arn=parameter(
                 "ConnectionArn", type="String", default="",
@@ -173,8 +174,10 @@ class ProxyParameters:
             Fn.condition_not(Fn.condition_equals(p["load_balancer_address_1"].value_as_string, "")),
             Fn.condition_not(Fn.condition_equals(p["load_balancer_address_2"].value_as_string, "")))
         fixed = CfnCondition(stack, "LoadBalancerAddressFixed", expression=both_addresses)
+        from_codecommit = CfnCondition(stack, "ImageFromCodeCommit",
+                                       expression=Fn.condition_equals(p["image_source"].value_as_string, "CodeCommit"))
         parameters = cls(**p, has_kms_admin=has_kms_admin, load_balancer_on=load_balancer_on,
-                         load_balancer_address_fixed=fixed)
+                         load_balancer_address_fixed=fixed, image_from_codecommit=from_codecommit)
         parameters._add_rules(stack)
         return parameters
 
@@ -193,6 +196,14 @@ class ProxyParameters:
                     assertions=[{"assert": Fn.condition_contains([str(n) for n in range(count, 11)],
                                                                  self.max_tasks.value_as_string),
                                  "assertDescription": f"with ProxyCount {count}, MaxTasks must be {count} or more"}])
+        # the chosen image source's fields: the pipeline's first run, which the proxies wait for, needs them
+        for source, fields in (("CodeConnections", (self.github_owner, self.connection_arn)),
+                               ("CodeCommit", (self.codecommit_repository,))):
+            CfnRule(stack, f"ImageSource{source}Fields",
+                    rule_condition=Fn.condition_equals(self.image_source.value_as_string, source),
+                    assertions=[{"assert": Fn.condition_not(Fn.condition_equals(field.value_as_string, "")),
+                                 "assertDescription": f"with ImageSource {source}, give {field.logical_id}"}
+                                for field in fields])
         given = [Fn.condition_not(Fn.condition_equals(address.value_as_string, ""))
                  for address in (self.load_balancer_address_1, self.load_balancer_address_2)]
         CfnRule(stack, "LoadBalancerAddressesTogether", rule_condition=Fn.condition_or(*given),

@@ -1,20 +1,33 @@
-"""The Secrets Manager secret the proxies read: Duo keys from the parameters and a generated RADIUS shared secret.
+"""The Secrets Manager secret the proxies read: a generated RADIUS shared secret, and the Duo keys from the
+parameters.
 
 Its JSON is what duomfa.proxy.secrets_source reads: {"ikey", "skey", "api_host", "radius_secret"}; the proxies
 read every version stage, and the secret's `duomfa:retired-previous` tag (set by the control plane) with
 GetSecretValue and DescribeSecret.
 
-CloudFormation regenerates the whole value (a new radius_secret too) when a Duo parameter changes on a stack update;
-until the control plane routes such changes through a rotation, change the Duo keys in the secret itself.
+The secret is generated once from a fixed template holding only radius_secret, so no parameter change ever makes
+CloudFormation generate it again (that would be a new RADIUS secret outside any rotation, and every login would
+fail until the directory had it). The Duo keys reach it through the DuoKeys custom resource
+(duomfa.control.duo_keys), which merges them into the AWSCURRENT JSON on Create and on each Update.
 """
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from pathlib import Path
+
+from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
 from constructs import Construct
+
+from duomfa.infra.directory import LAMBDA_RUNTIME
+from duomfa.infra.nag import ROLE_POLICY_REASON
+
+DUO_KEYS_HANDLER_SOURCE = Path(__file__).resolve().parent.parent / "control" / "duo_keys.py"
 
 # Directory Service accepts 8-512 letters, digits, punctuation and space. Of those we leave out the ones that break
 # something on the way: space (trimmed by consoles and forms), " and \ (JSON escaping, copy-paste into configs),
@@ -25,7 +38,8 @@ RADIUS_SECRET_LENGTH = 32
 
 
 class ProxySecret(Construct):
-    """The secret, encrypted with the deployment's key."""
+    """The secret, encrypted with the deployment's key; exposes `secret` and `duo_keys` (the custom resource the
+    proxies must start after)."""
 
     excluded_characters = RADIUS_SECRET_EXCLUDED_CHARACTERS
     length = RADIUS_SECRET_LENGTH
@@ -33,12 +47,11 @@ class ProxySecret(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ikey: str, skey: str, api_host: str,
                  key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
-        template = Stack.of(self).to_json_string({"ikey": ikey, "skey": skey, "api_host": api_host})
         self.secret = secretsmanager.Secret(
             self, "Secret", description="Duo MFA: Duo keys and the RADIUS shared secret of the proxies",
             encryption_key=key, removal_policy=RemovalPolicy.DESTROY,
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template=template, generate_string_key="radius_secret",
+                secret_string_template="{}", generate_string_key="radius_secret",
                 password_length=RADIUS_SECRET_LENGTH, exclude_characters=RADIUS_SECRET_EXCLUDED_CHARACTERS,
                 include_space=False, require_each_included_type=True))
         NagSuppressions.add_resource_suppressions(self.secret, [
@@ -48,3 +61,46 @@ class ProxySecret(Construct):
             {"id": "NIST.800.53.R5-SecretsManagerRotationEnabled",
              "reason": "rotation is the control plane's (issue 6), added with the ControlPlane construct"},
         ])
+        self.duo_keys = self._duo_keys(ikey=ikey, skey=skey, api_host=api_host, key=key)
+
+    def _duo_keys(self, *, ikey: str, skey: str, api_host: str, key: kms.IKey) -> CustomResource:
+        log_group = logs.LogGroup(self, "DuoKeysLogs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, "DuoKeysRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description="Duo MFA: writes the Duo keys from the stack parameters into the proxies' secret")
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                     "secretsmanager:UpdateSecretVersionStage"],
+            resources=[self.secret.secret_arn]))
+        key.grant_encrypt_decrypt(role)
+        log_group.grant_write(role)
+        # a plain Lambda-backed resource, not the provider framework: the framework's functions log the request,
+        # and this request carries the secret key
+        function = lambda_.Function(
+            self, "DuoKeysFunction", runtime=LAMBDA_RUNTIME, handler="index.handler",
+            code=lambda_.Code.from_inline(DUO_KEYS_HANDLER_SOURCE.read_text(encoding="utf-8")),
+            timeout=Duration.seconds(60), memory_size=128, role=role, log_group=log_group,
+            description="Duo MFA: merges the Duo keys into the proxies' secret, RADIUS secret untouched")
+        # The skey travels as the NoEcho parameter and as this resource's property, i.e. in the request
+        # CloudFormation sends to the function above and nowhere else: the template shows only {"Ref": ...}, the
+        # console and DescribeStackResource do not show custom-resource properties, the handler logs neither the
+        # request nor the key and answers with no Data. It is the same path the parameter took into the
+        # secret's generation template before, minus the regeneration.
+        resource = CustomResource(self, "DuoKeys", service_token=function.function_arn,
+                                  resource_type="Custom::DuoKeys",
+                                  properties={"SecretId": self.secret.secret_arn, "IntegrationKey": ikey,
+                                              "SecretKey": skey, "ApiHost": api_host})
+        NagSuppressions.add_resource_suppressions(role, [
+            {"id": "AwsSolutions-IAM5", "reason": "CDK's grant on the one key: its GenerateDataKey* and ReEncrypt* "
+                                                  "actions, which Secrets Manager uses for the new version"},
+            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
+        ], apply_to_children=True)
+        NagSuppressions.add_resource_suppressions(function, [
+            {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it only calls the Secrets Manager API"},
+            {"id": "NIST.800.53.R5-LambdaDLQ", "reason": "invoked by CloudFormation, which is always answered "
+                                                         "(failures included); a dead-letter queue would stay empty"},
+            {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "runs once per stack operation; reserving "
+                                                                 "concurrency fails in accounts with the minimum "
+                                                                 "concurrency quota"},
+        ])
+        return resource

@@ -17,6 +17,8 @@ from constructs import Construct
 
 from duomfa.infra.directory import DirectoryEndpoint, ExistingDirectory, ManagedDirectory
 from duomfa.infra.encryption import Encryption
+from duomfa.infra.first_image import FirstImage
+from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.image_repository import ImageRepository
 from duomfa.infra.load_balancer import RadiusLoadBalancer
 from duomfa.infra.monitoring import Monitoring
@@ -63,6 +65,19 @@ class DuoMfaStack(Stack):
         self.monitoring = Monitoring(self, "Monitoring", key=self.encryption.key,
                                      email=p.notification_email.value_as_string, service=self.proxies.service,
                                      log_group=self.proxies.log_group)
+        self.pipeline = ImagePipeline(
+            self, "ImagePipeline", key=self.encryption.key, repository=self.image.repository,
+            topic=self.monitoring.topic, use_codecommit=p.image_from_codecommit,
+            codecommit_repository=p.codecommit_repository.value_as_string,
+            github_owner=p.github_owner.value_as_string, github_repository=p.github_repository.value_as_string,
+            branch=p.github_branch.value_as_string, connection_arn=p.connection_arn.value_as_string,
+            schedule=p.rebuild_schedule.value_as_string, log_retention_days=p.log_retention_days.value_as_number)
+        self.first_image = FirstImage(self, "FirstImage", pipeline=self.pipeline, key=self.encryption.key,
+                                      log_retention_days=p.log_retention_days.value_as_number)
+        # the proxies start with an image in the repository and the Duo keys in their secret
+        self.proxies.service.node.add_dependency(self.first_image.resource)
+        self.proxies.service.node.add_dependency(self.secret.duo_keys)
+        self.pipeline.deploy_new_images_to(self.proxies.cluster, self.proxies.service)
         self.template_options.metadata = {"AWS::CloudFormation::Interface": {
             "ParameterGroups": extra_groups + p.interface_groups()}}
         self._outputs()
@@ -81,6 +96,7 @@ class DuoMfaStack(Stack):
             "ClusterName": (self.proxies.cluster.cluster_name, "ECS cluster"),
             "ServiceName": (self.proxies.service.service_name, "ECS service of the proxies"),
             "RepositoryUri": (self.image.repository.repository_uri, "ECR repository of the proxy image"),
+            "ImagePipelineName": (self.pipeline.pipeline_name, "CodePipeline that rebuilds the proxy image"),
             "RadiusServersParameterName": (self.radius_servers_parameter_name,
                                            "SSM parameter with the directory's RADIUS servers (control plane)"),
         }

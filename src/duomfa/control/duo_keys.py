@@ -1,0 +1,127 @@
+"""CloudFormation custom resource that writes the Duo keys (ikey, skey, api_host) from the stack's parameters into
+the proxies' secret, leaving the RADIUS shared secret and its versions as they are.
+
+The secret is generated once with only radius_secret in it; a stack update that changes a Duo parameter updates
+this resource, which stores a new AWSCURRENT version with the same radius_secret and the new keys. The proxies read
+the secret every 30 s, so they use the new keys within a minute; the directory's shared secret never changes.
+(The original regenerated the whole secret, a new RADIUS secret included, and every login failed until the
+directory was given it.)
+
+The CDK app embeds this file as the Lambda's inline source (index.py): standard library and boto3 only. Nothing
+here logs the request or the secret; the response carries no data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from typing import Any
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
+# resource property -> the secret's JSON field (what duomfa.proxy.secrets_source reads)
+DUO_FIELDS = {"IntegrationKey": "ikey", "SecretKey": "skey", "ApiHost": "api_host"}
+
+
+class DuoKeysError(Exception):
+    """The secret is not in a state the keys can be written to; the message says what to do (never a key)."""
+
+
+def _version_with(stages: dict[str, list[str]], stage: str) -> str | None:
+    return next((version for version, labels in stages.items() if stage in labels), None)
+
+
+def duo_keys_from(properties: dict[str, Any]) -> dict[str, str]:
+    keys = {field: str(properties.get(name, "")).strip() for name, field in DUO_FIELDS.items()}
+    missing = [name for name, field in DUO_FIELDS.items() if not keys[field]]
+    if missing:
+        raise DuoKeysError(f"missing {', '.join(missing)}")
+    return keys
+
+
+def merge_duo_keys(secretsmanager: Any, secret_id: str, keys: dict[str, str]) -> str:
+    """Store `keys` in the AWSCURRENT JSON, other fields kept. Returns what was done: "unchanged" or "updated"."""
+    stages = secretsmanager.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
+    current = _version_with(stages, "AWSCURRENT")
+    pending = _version_with(stages, "AWSPENDING")
+    previous = _version_with(stages, "AWSPREVIOUS")
+    if current is None:
+        raise DuoKeysError(f"secret {secret_id} has no AWSCURRENT version")
+    if pending is not None and pending != current:
+        # finishSecret would promote the pending version, which carries the old keys: refuse rather than lose them
+        raise DuoKeysError(f"a rotation of the RADIUS shared secret is in progress (AWSPENDING on version "
+                           f"{pending}); update the stack again once it has finished")
+    try:
+        document = json.loads(secretsmanager.get_secret_value(SecretId=secret_id, VersionId=current)["SecretString"])
+    except (KeyError, ValueError):
+        raise DuoKeysError(f"the AWSCURRENT value of secret {secret_id} is not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("radius_secret"), str):
+        raise DuoKeysError(f"the AWSCURRENT value of secret {secret_id} has no radius_secret")
+    if all(document.get(field) == value for field, value in keys.items()):
+        return "unchanged"  # no new version: nothing for the proxies to re-read, the history stays as it is
+    secretsmanager.put_secret_value(SecretId=secret_id, SecretString=json.dumps({**document, **keys}),
+                                    VersionStages=["AWSCURRENT"])
+    # Secrets Manager moved AWSPREVIOUS onto the version we replaced, which holds the same RADIUS secret. Put it
+    # back where the rotation left it, so the previous shared secret stays valid until the control plane retires it.
+    if previous is not None:
+        secretsmanager.update_secret_version_stage(SecretId=secret_id, VersionStage="AWSPREVIOUS",
+                                                   MoveToVersionId=previous, RemoveFromVersionId=current)
+    else:
+        secretsmanager.update_secret_version_stage(SecretId=secret_id, VersionStage="AWSPREVIOUS",
+                                                   RemoveFromVersionId=current)
+    return "updated"
+
+
+def apply(event: dict[str, Any], secretsmanager: Any) -> dict[str, Any]:
+    """Decide the answer to one CloudFormation request: {Status, PhysicalResourceId, Reason}."""
+    properties = event.get("ResourceProperties", {})
+    secret_id = str(properties.get("SecretId", ""))
+    physical_id = event.get("PhysicalResourceId") or f"duo-keys-{secret_id.rsplit(':', 1)[-1] or 'none'}"
+    if event.get("RequestType") == "Delete":
+        return {"Status": "SUCCESS", "PhysicalResourceId": physical_id, "Reason": "nothing to delete: the keys "
+                                                                                  "go with the secret"}
+    try:
+        did = merge_duo_keys(secretsmanager, secret_id, duo_keys_from(properties))
+    except DuoKeysError as exc:
+        return {"Status": "FAILED", "PhysicalResourceId": physical_id, "Reason": str(exc)}
+    except Exception as exc:  # botocore's error classes are generated per service; any of them must reach CFN
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        return {"Status": "FAILED", "PhysicalResourceId": physical_id,
+                "Reason": f"writing the Duo keys to {secret_id} failed: {code}"}
+    return {"Status": "SUCCESS", "PhysicalResourceId": physical_id, "Reason": f"Duo keys {did}"}
+
+
+def send_response(event: dict[str, Any], answer: dict[str, Any], log_stream: str) -> None:
+    body = json.dumps({
+        "Status": answer["Status"],
+        "Reason": f"{answer['Reason']} (log stream {log_stream})"[:3000],
+        "PhysicalResourceId": answer["PhysicalResourceId"],
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "NoEcho": True,
+        "Data": {},
+    }).encode("utf-8")
+    request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
+                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
+    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - CloudFormation's pre-signed S3 URL
+        reply.read()
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    answer: dict[str, Any] = {"Status": "FAILED", "PhysicalResourceId": event.get("PhysicalResourceId") or
+                              "duo-keys-failed", "Reason": "the Duo keys were not written"}
+    try:
+        import boto3
+        from botocore.config import Config
+
+        secretsmanager = boto3.client("secretsmanager", config=Config(connect_timeout=5, read_timeout=10,
+                                                                      retries={"max_attempts": 3}))
+        answer = apply(event, secretsmanager)
+    except Exception as exc:  # never leave CloudFormation waiting
+        answer["Reason"] = f"the Duo keys were not written: {type(exc).__name__}"
+    logger.info(json.dumps({"event": "duo_keys", "request": event.get("RequestType"), "status": answer["Status"],
+                            "reason": answer["Reason"]}))
+    send_response(event, answer, getattr(context, "log_stream_name", "unknown"))

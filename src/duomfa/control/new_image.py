@@ -1,0 +1,45 @@
+"""When the image pipeline succeeds, the proxies move to the new image: exactly one forced deployment of the ECS
+service per successful run (the task definition names the `latest` tag; a new deployment resolves it again).
+
+Invoked by an EventBridge rule on the pipeline's "CodePipeline Pipeline Execution State Change" SUCCEEDED event.
+EventBridge may deliver an event twice, and the first run of a new stack succeeds before its service exists; both
+cases end in "skipped" here. The CDK app embeds this file as the Lambda's inline source: standard library and boto3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _when(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def deploy_new_image(ecs: Any, cluster: str, service: str, succeeded_at: datetime) -> str:
+    """Force one new deployment unless none is needed; returns what was done, for the log line."""
+    answer = ecs.describe_services(cluster=cluster, services=[service])
+    found = [s for s in answer.get("services", []) if s.get("status") == "ACTIVE"]
+    if not found:
+        return "skipped: the service does not exist yet (a new stack creates it with the new image)"
+    deployments = found[0].get("deployments", [])
+    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    if primary is not None and _when(primary["createdAt"]) >= succeeded_at:
+        # a deployment that started after the image was pushed already runs it (also: this event's second delivery)
+        return f"skipped: deployment {primary.get('id')} started after the image was built"
+    deployment = ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
+    return f"started deployment {deployment['service']['deployments'][0].get('id')}"
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+    import boto3
+
+    detail = event.get("detail", {})
+    did = deploy_new_image(boto3.client("ecs"), os.environ["CLUSTER"], os.environ["SERVICE"], _when(event["time"]))
+    print(json.dumps({"event": "new_image", "pipeline": detail.get("pipeline"),
+                      "execution": detail.get("execution-id"), "did": did}), flush=True)
+    return {"did": did}

@@ -1,0 +1,95 @@
+"""A small stack for catalog administrators: a Service Catalog portfolio with the Duo MFA deployment as its
+products (existing directory; optionally new VPC), each pointing at a template the administrator uploaded to S3.
+
+Why not servicecatalog.ProductStack: it synthesizes the product into a CDK file asset, so the catalog stack would
+need a bootstrapped asset bucket and `cdk deploy` to publish it, and `duomfa synth`'s templates would no longer
+deploy from the console. Here the product versions are the very templates `duomfa synth` writes, uploaded once
+(the console does that for templates over 51,200 bytes anyway); the catalog stack takes their URLs as parameters,
+synthesizes offline and deploys anywhere, bootstrapped or not.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnCondition, CfnParameter, DefaultStackSynthesizer, Fn, Stack
+from aws_cdk import aws_servicecatalog as servicecatalog
+from constructs import Construct
+
+from duomfa import __version__
+
+TEMPLATE_URL = r"https://[^\s]+"
+PRODUCT_OWNER = "duomfa"
+SUPPORT = "Deployment guide: docs/deploy.md in the duomfa source; Duo: duo.com/support"
+
+
+class CatalogStack(Stack):
+    """Portfolio, one product per variant, and optionally a principal with access and a launch role."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, federal: bool = False) -> None:
+        super().__init__(scope, construct_id, synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
+                         description="Duo MFA for AWS Directory Service: Service Catalog portfolio and products "
+                                     "(duomfa)")
+        existing_url = CfnParameter(
+            self, "ExistingVpcTemplateUrl", type="String", allowed_pattern=f"^{TEMPLATE_URL}$",
+            description="HTTPS URL of existing-vpc.template.json (from `duomfa synth`) in an S3 bucket you can read",
+            constraint_description="an https:// URL")
+        new_vpc_url = CfnParameter(
+            self, "NewVpcTemplateUrl", type="String", default="", allowed_pattern=f"^({TEMPLATE_URL})?$",
+            description="Optional: HTTPS URL of new-vpc.template.json, for a second product that also creates a VPC "
+                        "and an AWS Managed Microsoft AD",
+            constraint_description="empty or an https:// URL")
+        version = CfnParameter(
+            self, "ProductVersion", type="String", default=__version__, allowed_pattern=r"^[\w.+-]{1,100}$",
+            description="Version name of the product (a new name on update adds a version to the products)",
+            constraint_description="1 to 100 letters, digits, . + - or _")
+        principal = CfnParameter(
+            self, "PrincipalArn", type="String", default="",
+            allowed_pattern=r"^(arn:aws[a-z-]*:iam::\d{12}:(role|user|group)/[\w+=,.@/-]+)?$",
+            description="Optional: IAM role, user or group that may launch the products",
+            constraint_description="empty, or an IAM role, user or group ARN")
+        launch_role = CfnParameter(
+            self, "LaunchRoleName", type="String", default="", allowed_pattern=r"^([\w+=,.@-]{1,64})?$",
+            description="Optional: name of an IAM role (same name in each account) that Service Catalog launches "
+                        "the products with; empty: end users need the permissions to create every resource",
+            constraint_description="empty or an IAM role name")
+        with_new_vpc = CfnCondition(self, "HasNewVpcProduct",
+                                    expression=Fn.condition_not(Fn.condition_equals(new_vpc_url.value_as_string, "")))
+        with_principal = CfnCondition(self, "HasPrincipal",
+                                      expression=Fn.condition_not(Fn.condition_equals(principal.value_as_string, "")))
+        with_launch_role = CfnCondition(
+            self, "HasLaunchRole", expression=Fn.condition_not(Fn.condition_equals(launch_role.value_as_string, "")))
+
+        host = "duofederal.com (Duo Federal)" if federal else "duosecurity.com"
+        self.portfolio = servicecatalog.CfnPortfolio(
+            self, "Portfolio", display_name="Duo MFA for AWS Directory Service", provider_name=PRODUCT_OWNER,
+            description="Duo RADIUS proxies on ECS Fargate that add Duo MFA to AWS Managed Microsoft AD or AD "
+                        "Connector logins (WorkSpaces, console, IAM Identity Center, Client VPN)")
+        self.products: dict[str, servicecatalog.CfnCloudFormationProduct] = {}
+        for variant, url, name, what, condition in (
+                ("ExistingVpc", existing_url, "existing directory", "for an existing directory, in its VPC", None),
+                ("NewVpc", new_vpc_url, "new VPC and directory", "with a new VPC and a new AWS Managed Microsoft AD",
+                 with_new_vpc)):
+            product = servicecatalog.CfnCloudFormationProduct(
+                self, f"{variant}Product", name=f"Duo MFA for AWS Directory Service: {name}",
+                owner=PRODUCT_OWNER, distributor=PRODUCT_OWNER, support_description=SUPPORT,
+                description=f"Duo MFA proxies {what}; needs a Duo RADIUS or Auth API application on {host}",
+                provisioning_artifact_parameters=[servicecatalog.CfnCloudFormationProduct.ProvisioningArtifactPropertiesProperty(
+                    name=version.value_as_string, info={"LoadTemplateFromURL": url.value_as_string},
+                    description="templates written by `duomfa synth`", type="CLOUD_FORMATION_TEMPLATE")])
+            association = servicecatalog.CfnPortfolioProductAssociation(
+                self, f"{variant}InPortfolio", portfolio_id=self.portfolio.ref, product_id=product.ref)
+            constraint = servicecatalog.CfnLaunchRoleConstraint(
+                self, f"{variant}LaunchRole", portfolio_id=self.portfolio.ref, product_id=product.ref,
+                local_role_name=launch_role.value_as_string,
+                description="Service Catalog creates the stack with this role")
+            constraint.node.add_dependency(association)  # a constraint needs the product in the portfolio
+            constraint.cfn_options.condition = with_launch_role
+            if condition is not None:
+                for resource in (product, association):
+                    resource.cfn_options.condition = condition
+                constraint.cfn_options.condition = CfnCondition(
+                    self, f"{variant}HasLaunchRole", expression=Fn.condition_and(with_launch_role, condition))
+            self.products[variant] = product
+        access = servicecatalog.CfnPortfolioPrincipalAssociation(
+            self, "PrincipalAccess", portfolio_id=self.portfolio.ref, principal_arn=principal.value_as_string,
+            principal_type="IAM")
+        access.cfn_options.condition = with_principal

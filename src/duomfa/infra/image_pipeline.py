@@ -1,0 +1,229 @@
+"""The weekly image pipeline: source (a GitHub repository through CodeConnections, or CodeCommit, chosen by the
+ImageSource parameter) → CodeBuild (the repository's buildspec.yml: build, push :scan, gate on the ECR scan, tag
+:latest and :YYYYMMDD-commit) on an EventBridge schedule; a notice to the admins' topic when a run fails; and one
+new deployment of the proxies after each successful run.
+
+How the proxies move to a new image — an EventBridge rule on the pipeline's SUCCEEDED event invoking a small Lambda
+(duomfa.control.new_image) that forces one new deployment — rather than an ECS deploy action in the pipeline:
+- no dependency cycle: the service is created only after the first image exists (FirstImage waits for this
+  pipeline), so the pipeline cannot name the service; the rule and the Lambda are created after it;
+- the service keeps CloudFormation's task definition (image tag `latest`, resolved again by each deployment); a
+  deploy action would register task definitions CloudFormation does not know and revert on the next stack update;
+- one deployment per successful run, skipped when a deployment started after the run already has the image
+  (the original forced a deployment after every rotation step and none after a build).
+The buildspec still writes imagedefinitions.json; the pipeline keeps it as the run's output artifact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from duomfa.infra.directory import LAMBDA_RUNTIME
+from duomfa.infra.nag import ROLE_POLICY_REASON
+
+NEW_IMAGE_HANDLER_SOURCE = Path(__file__).resolve().parent.parent / "control" / "new_image.py"
+BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # Ubuntu 22.04, Docker and Python 3 (the buildspec's needs)
+# The buildspec's scan gate waits up to 20 minutes; a docker build of the slim image takes a few. Together with the
+# queue timeout this stays well inside the first-image wait (first_image.TOTAL_TIMEOUT, under CloudFormation's hour).
+BUILD_TIMEOUT = Duration.minutes(30)
+QUEUED_TIMEOUT = Duration.minutes(10)
+ARTIFACT_EXPIRY = Duration.days(30)
+SOURCE_ARTIFACT = "Source"
+BUILD_ARTIFACT = "ImageDefinitions"
+CODECOMMIT_READ = ["codecommit:GetBranch", "codecommit:GetCommit", "codecommit:GetRepository",
+                   "codecommit:UploadArchive", "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive"]
+# the service prefix depends on when the connection was made (codestar-connections: before 2024, codeconnections: since)
+USE_CONNECTION = ["codestar-connections:UseConnection", "codeconnections:UseConnection"]
+
+
+class ImagePipeline(Construct):
+    """Exposes `pipeline_name`, `pipeline_arn`, `project`, `artifact_bucket`, `build_timeout`, `queued_timeout`,
+    and `deploy_new_images_to(cluster, service)` once the service exists."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, repository: ecr.IRepository,
+                 topic: sns.ITopic, use_codecommit: CfnCondition, codecommit_repository: str, github_owner: str,
+                 github_repository: str, branch: str, connection_arn: str, schedule: str,
+                 log_retention_days: float) -> None:
+        super().__init__(scope, construct_id)
+        self.key = key
+        self.log_retention_days = log_retention_days
+        self.build_timeout = BUILD_TIMEOUT
+        self.queued_timeout = QUEUED_TIMEOUT
+
+        self.artifact_bucket = s3.Bucket(
+            self, "Artifacts", encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
+            versioned=True, enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED, removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(expiration=ARTIFACT_EXPIRY, noncurrent_version_expiration=ARTIFACT_EXPIRY,
+                                              abort_incomplete_multipart_upload_after=Duration.days(1))])
+        NagSuppressions.add_resource_suppressions(self.artifact_bucket, [
+            {"id": "AwsSolutions-S1", "reason": "holds only the pipeline's transient source zips and "
+                                                "imagedefinitions.json, written and read by the pipeline's and the "
+                                                "build's roles (CloudTrail records those API calls); a log bucket "
+                                                "could not use the KMS key (S3 log delivery needs SSE-S3)"},
+            {"id": "NIST.800.53.R5-S3BucketLoggingEnabled", "reason": "see AwsSolutions-S1: transient build "
+                                                                      "artifacts, expired after 30 days"},
+            {"id": "NIST.800.53.R5-S3BucketReplicationEnabled", "reason": "transient build artifacts, rebuilt from "
+                                                                          "the source repository by the next run"},
+        ], apply_to_children=True)
+
+        build_logs = logs.LogGroup(self, "BuildLogs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
+                                   removal_policy=RemovalPolicy.RETAIN)
+        build_logs.node.default_child.add_property_override("RetentionInDays", log_retention_days)
+        self.project = codebuild.PipelineProject(
+            self, "Build", description="Duo MFA: builds the proxy image, gates it on the ECR scan, tags it latest",
+            # no build_spec: CodeBuild reads buildspec.yml from the source, so the image and its build change together
+            environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.SMALL,
+                                                   privileged=True),  # docker build needs the daemon
+            # CodeBuild sets AWS_REGION itself; the buildspec needs only where to push
+            environment_variables={"REPOSITORY_URI": codebuild.BuildEnvironmentVariable(
+                value=repository.repository_uri)},
+            encryption_key=key, timeout=BUILD_TIMEOUT, queued_timeout=QUEUED_TIMEOUT,
+            logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=build_logs)))
+        repository.grant_pull_push(self.project)
+        self.project.add_to_role_policy(iam.PolicyStatement(actions=["ecr:DescribeImageScanFindings"],
+                                                            resources=[repository.repository_arn]))
+        self.artifact_bucket.grant_read_write(self.project)
+        NagSuppressions.add_resource_suppressions(self.project, [
+            {"id": "AwsSolutions-CB3", "reason": "privileged mode runs the Docker daemon that builds the image; the "
+                                                 "build runs only the repository's own buildspec"},
+            {"id": "AwsSolutions-IAM5", "reason": "ecr:GetAuthorizationToken supports only '*'; the other "
+                                                  "wildcards are CDK's grants: the artifact bucket's objects, the "
+                                                  "key's GenerateDataKey*/ReEncrypt*, the project's default log group "
+                                                  "streams and report groups (names with its project name)"},
+            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
+        ], apply_to_children=True)
+
+        self.pipeline_role = iam.Role(self, "PipelineRole",
+                                      assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
+                                      description="Duo MFA image pipeline: source, build, artifacts")
+        self.artifact_bucket.grant_read_write(self.pipeline_role)
+        self.pipeline_role.add_to_policy(iam.PolicyStatement(
+            actions=["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
+            resources=[self.project.project_arn]))
+        codecommit_arn = f"arn:{Aws.PARTITION}:codecommit:{Aws.REGION}:{Aws.ACCOUNT_ID}:{codecommit_repository}"
+        # only the chosen source's statement: an empty ConnectionArn would not be a valid policy resource
+        source_access = iam.CfnPolicy(self, "SourceAccess", policy_name="source", roles=[self.pipeline_role.role_name],
+                                      policy_document={"Version": "2012-10-17", "Statement": [Fn.condition_if(
+                                          use_codecommit.logical_id,
+                                          {"Effect": "Allow", "Action": CODECOMMIT_READ, "Resource": codecommit_arn},
+                                          {"Effect": "Allow", "Action": USE_CONNECTION,
+                                           "Resource": connection_arn})]})
+        NagSuppressions.add_resource_suppressions(self.pipeline_role, [
+            {"id": "AwsSolutions-IAM5", "reason": "CDK's grant on the artifact bucket: its objects (bucket/*) and "
+                                                  "the key's GenerateDataKey*/ReEncrypt* actions for them"},
+            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
+        ], apply_to_children=True)
+        NagSuppressions.add_resource_suppressions(source_access, [
+            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": "owned by the pipeline role alone; one statement "
+                                                                 "on the one source repository or connection"},
+        ])
+
+        codeconnections_source = {"Name": "Source", "Actions": [{
+            "Name": "GitHub", "RunOrder": 1,
+            "ActionTypeId": {"Category": "Source", "Owner": "AWS", "Provider": "CodeStarSourceConnection",
+                             "Version": "1"},
+            # DetectChanges off: the schedule (and the first-image wait) start runs, not every push
+            "Configuration": {"ConnectionArn": connection_arn, "FullRepositoryId": f"{github_owner}/{github_repository}",
+                              "BranchName": branch, "DetectChanges": "false", "OutputArtifactFormat": "CODE_ZIP"},
+            "OutputArtifacts": [{"Name": SOURCE_ARTIFACT}]}]}
+        codecommit_source = {"Name": "Source", "Actions": [{
+            "Name": "CodeCommit", "RunOrder": 1,
+            "ActionTypeId": {"Category": "Source", "Owner": "AWS", "Provider": "CodeCommit", "Version": "1"},
+            "Configuration": {"RepositoryName": codecommit_repository, "BranchName": branch,
+                              "PollForSourceChanges": "false", "OutputArtifactFormat": "CODE_ZIP"},
+            "OutputArtifacts": [{"Name": SOURCE_ARTIFACT}]}]}
+        pipeline_l1 = codepipeline.CfnPipeline
+        build = pipeline_l1.StageDeclarationProperty(name="Build", actions=[pipeline_l1.ActionDeclarationProperty(
+            name="Image", run_order=1,
+            action_type_id=pipeline_l1.ActionTypeIdProperty(category="Build", owner="AWS", provider="CodeBuild",
+                                                            version="1"),
+            configuration={"ProjectName": self.project.project_name},
+            input_artifacts=[pipeline_l1.InputArtifactProperty(name=SOURCE_ARTIFACT)],
+            output_artifacts=[pipeline_l1.OutputArtifactProperty(name=BUILD_ARTIFACT)])])
+        self.pipeline = codepipeline.CfnPipeline(
+            self, "Pipeline", role_arn=self.pipeline_role.role_arn, pipeline_type="V2", execution_mode="SUPERSEDED",
+            restart_execution_on_update=False,
+            artifact_store=codepipeline.CfnPipeline.ArtifactStoreProperty(
+                type="S3", location=self.artifact_bucket.bucket_name,
+                encryption_key=codepipeline.CfnPipeline.EncryptionKeyProperty(id=key.key_arn, type="KMS")),
+            # the source stage is raw CloudFormation: the chosen source is an Fn::If over two whole stages
+            stages=[Fn.condition_if(use_codecommit.logical_id, codecommit_source, codeconnections_source), build])
+        # a new pipeline starts a run at once: its role must already hold every permission
+        self.pipeline.node.add_dependency(self.pipeline_role)
+        self.pipeline.node.add_dependency(source_access)
+        self.pipeline_name = self.pipeline.ref
+        self.pipeline_arn = Stack.of(self).format_arn(service="codepipeline", resource=self.pipeline.ref)
+        imported = codepipeline.Pipeline.from_pipeline_arn(self, "Imported", self.pipeline_arn)
+
+        schedule_rule = events.Rule(self, "Schedule", schedule=events.Schedule.expression(schedule),
+                                    description="Duo MFA: rebuild the proxy image (RebuildSchedule)")
+        schedule_rule.add_target(targets.CodePipeline(imported))
+
+        failed = events.Rule(self, "Failed", description="Duo MFA: tell the admins when an image pipeline run fails",
+                             event_pattern=events.EventPattern(
+                                 source=["aws.codepipeline"], detail_type=["CodePipeline Pipeline Execution State Change"],
+                                 detail={"state": ["FAILED"], "pipeline": [self.pipeline_name]}))
+        failed.add_target(targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
+            f"Duo MFA: image pipeline {events.EventField.from_path('$.detail.pipeline')} run "
+            f"{events.EventField.from_path('$.detail.execution-id')} failed in {Aws.REGION}. The proxies keep "
+            "running the previous image. The CodePipeline console shows the failed stage; a refused image means "
+            "the ECR scan found CRITICAL or HIGH findings (see the build log).")))
+        self.rules = {"schedule": schedule_rule, "failed": failed}
+
+        # the schedule's role (StartPipelineExecution on this pipeline) belongs to the imported pipeline's construct
+        NagSuppressions.add_resource_suppressions(imported, [
+            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
+        ], apply_to_children=True)
+
+    def deploy_new_images_to(self, cluster: ecs.ICluster, service: ecs.FargateService) -> lambda_.Function:
+        """After each successful run, one forced deployment of `service` (see the module's docstring)."""
+        log_group = logs.LogGroup(self, "DeployLogs", encryption_key=self.key, retention=logs.RetentionDays.ONE_YEAR,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        log_group.node.default_child.add_property_override("RetentionInDays", self.log_retention_days)
+        role = iam.Role(self, "DeployRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description="Duo MFA: one new deployment of the proxies after each new image")
+        role.add_to_policy(iam.PolicyStatement(actions=["ecs:DescribeServices", "ecs:UpdateService"],
+                                               resources=[service.service_arn]))
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            self, "Deploy", runtime=LAMBDA_RUNTIME, handler="index.handler",
+            code=lambda_.Code.from_inline(NEW_IMAGE_HANDLER_SOURCE.read_text(encoding="utf-8")),
+            timeout=Duration.seconds(30), memory_size=128, role=role, log_group=log_group,
+            environment={"CLUSTER": cluster.cluster_name, "SERVICE": service.service_name},
+            environment_encryption=self.key,
+            description="Duo MFA: moves the proxies to the image the pipeline just built")
+        succeeded = events.Rule(self, "Succeeded", description="Duo MFA: deploy each new proxy image once",
+                                event_pattern=events.EventPattern(
+                                    source=["aws.codepipeline"],
+                                    detail_type=["CodePipeline Pipeline Execution State Change"],
+                                    detail={"state": ["SUCCEEDED"], "pipeline": [self.pipeline_name]}))
+        succeeded.add_target(targets.LambdaFunction(function, retry_attempts=2, max_event_age=Duration.hours(1)))
+        self.rules["succeeded"] = succeeded
+        NagSuppressions.add_resource_suppressions(role, [
+            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
+        ], apply_to_children=True)
+        NagSuppressions.add_resource_suppressions(function, [
+            {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it only calls the ECS API"},
+            {"id": "NIST.800.53.R5-LambdaDLQ", "reason": "EventBridge retries it; a missed deployment is made up "
+                                                         "by the next weekly run, and a failure is in its log"},
+            {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "runs once a week; reserving concurrency fails "
+                                                                "in accounts with the minimum quota"},
+        ])
+        return function
