@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest

@@ -4,7 +4,7 @@ second delivery of the same event). ECS calls are checked with botocore's Stubbe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
