@@ -7,6 +7,7 @@ Manager, SSM and SNS are moto's."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -70,9 +71,11 @@ class World:
 
     # what Directory Service answers -------------------------------------------------------------------------
 
-    def describe(self, status=None, servers=(), port=1812, timeout=30, retries=2):
+    def describe(self, status=None, servers=(), port=1812, timeout=30, retries=2, controllers=()):
         description = {"DirectoryId": DIRECTORY_ID, "Name": "corp.example.com", "Type": "MicrosoftAD",
                        "Stage": "Active"}
+        if controllers:
+            description["DnsIpAddrs"] = list(controllers)
         if status is not None:
             description["RadiusStatus"] = status
             description["RadiusSettings"] = {
@@ -132,7 +135,8 @@ def applied_first(world):
 def test_the_first_run_enables_radius_with_one_server_entry_per_address(world, capsys):
     applied_first(world)
     assert world.state() == {"servers": ["10.0.1.10", "10.0.2.20"], "port": 1812,
-                             "secret_version": world.version(), "applied_at": int(NOW)}
+                             "secret_version": world.version(), "applied_at": int(NOW),
+                             "secret_sha256": hashlib.sha256(SHARED_SECRET.encode()).hexdigest()}
     assert world.clock.sleeps == [5.0, 5.0]
     assert world.notices() == []
     out = capsys.readouterr().out
@@ -208,6 +212,33 @@ def test_settings_changed_in_the_console_are_put_back(world):
     world.expect("update_radius", ["10.0.1.10", "10.0.2.20"])
     world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
     assert world.run() == "UpdateRadius"
+
+
+def test_new_domain_controllers_reach_the_proxies_without_a_directory_update(world):
+    applied_first(world)
+    before = stages(world.secret_arn)
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"], controllers=["10.0.2.5", "10.0.1.5", "10.0.1.6"])
+    assert world.run() == "in_sync"  # no UpdateRadius: the shared secret is the same
+    current = json.loads(client("secretsmanager").get_secret_value(SecretId=world.secret_arn)["SecretString"])
+    assert current["radius_clients"] == ["10.0.1.5", "10.0.1.6", "10.0.2.5"]
+    assert current["radius_secret"] == SHARED_SECRET
+    assert world.state()["secret_version"] == world.version() != next(iter(before))
+    # the proxies read the new client list from the secret they already read
+    state = secrets_source.state_from_stages({"AWSCURRENT": (world.version(), current)})
+    assert [str(n) for n in state.clients] == ["10.0.1.5/32", "10.0.1.6/32", "10.0.2.5/32"]
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"], controllers=["10.0.1.5", "10.0.1.6", "10.0.2.5"])
+    versions = set(stages(world.secret_arn))
+    assert world.run() == "in_sync" and set(stages(world.secret_arn)) == versions  # unchanged: no new version
+
+
+def test_domain_controllers_wait_while_a_rotation_is_in_progress(world):
+    applied_first(world)
+    client("secretsmanager").put_secret_value(SecretId=world.secret_arn, VersionStages=["AWSPENDING"],
+                                              SecretString=json.dumps({"radius_secret": "pending-secret-0123456789"}))
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"], controllers=["10.0.1.5", "10.0.2.5"])
+    assert world.run() == "in_sync"
+    current = json.loads(client("secretsmanager").get_secret_value(SecretId=world.secret_arn)["SecretString"])
+    assert "radius_clients" not in current
 
 
 def test_timeout_and_retries_follow_the_settings(world):

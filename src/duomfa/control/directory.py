@@ -29,6 +29,7 @@ the exception is raised again so that Lambda records the failure.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 import json
 import os
@@ -41,6 +42,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from duomfa.control.duo_keys import DuoKeysError, merge_into_current
 from duomfa.control.runtime import (
     env_int,
     env_list,
@@ -141,6 +143,15 @@ class Applied:
     port: int
     secret_version: str
     applied_at: float
+    secret_sha256: str = ""  # of the shared secret: a new version holding the same secret needs no update
+
+    def same_secret(self, desired: Desired) -> bool:
+        return self.secret_version == desired.secret_version or (
+            bool(self.secret_sha256) and self.secret_sha256 == secret_digest(desired.shared_secret))
+
+
+def secret_digest(shared_secret: str) -> str:
+    return hashlib.sha256(shared_secret.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -192,25 +203,54 @@ def read_applied(ssm: Any, name: str) -> Applied | None:
     document = read_json_parameter(ssm, name)
     try:
         return Applied(servers=tuple(document["servers"]), port=int(document["port"]),
-                       secret_version=str(document["secret_version"]), applied_at=float(document["applied_at"]))
+                       secret_version=str(document["secret_version"]), applied_at=float(document["applied_at"]),
+                       secret_sha256=str(document.get("secret_sha256", "")))
     except (TypeError, KeyError, ValueError):
         return None  # the stack's seed, or nothing applied yet
 
 
 def write_applied(ssm: Any, name: str, desired: Desired, applied_at: float) -> None:
     value = {"servers": list(desired.servers), "port": desired.port, "secret_version": desired.secret_version,
-             "applied_at": int(applied_at)}
+             "applied_at": int(applied_at), "secret_sha256": secret_digest(desired.shared_secret)}
     ssm.put_parameter(Name=name, Value=json.dumps(value, separators=(",", ":")), Type="String", Overwrite=True)
 
 
 # --- the directory --------------------------------------------------------------------------------------------
 
-def describe_radius(ds: Any, directory_id: str) -> tuple[str | None, dict[str, Any]]:
-    """(RadiusStatus, RadiusSettings); (None, {}) when RADIUS was never enabled (the keys are absent)."""
+def describe_directory(ds: Any, directory_id: str) -> dict[str, Any]:
     directories = ds.describe_directories(DirectoryIds=[directory_id]).get("DirectoryDescriptions") or []
     if not directories:
         raise DirectoryNotFound(f"directory {directory_id} was not found in this account and region")
-    return directories[0].get("RadiusStatus"), directories[0].get("RadiusSettings") or {}
+    return directories[0]
+
+
+def describe_radius(ds: Any, directory_id: str) -> tuple[str | None, dict[str, Any]]:
+    """(RadiusStatus, RadiusSettings); (None, {}) when RADIUS was never enabled (the keys are absent)."""
+    description = describe_directory(ds, directory_id)
+    return description.get("RadiusStatus"), description.get("RadiusSettings") or {}
+
+
+def domain_controller_addresses(description: Mapping[str, Any]) -> list[str]:
+    """The addresses the directory's RADIUS requests come from: Managed AD's DnsIpAddrs, AD Connector's ConnectIps."""
+    found = description.get("DnsIpAddrs") or (description.get("ConnectSettings") or {}).get("ConnectIps") or []
+    return sorted({a for a in found if _is_ipv4(a)}, key=ipaddress.ip_address)
+
+
+def follow_domain_controllers(secretsmanager: Any, secret_arn: str, addresses: list[str]) -> str:
+    """Keep the secret's radius_clients equal to the directory's domain controllers, so controllers added or
+    replaced reach the proxies' client lists (they re-read the secret every 30 s) — the RADIUS secret and its
+    versions' meaning untouched. "unknown" (no addresses reported), "unchanged", "updated" or "deferred"."""
+    if not addresses:
+        return "unknown"
+    try:
+        outcome = merge_into_current(secretsmanager, secret_arn, {"radius_clients": addresses})
+    except DuoKeysError as exc:  # a rotation is in progress: the next run does it
+        log("directory_updater", step="follow domain controllers", found=str(exc), did="nothing this time")
+        return "deferred"
+    if outcome == "updated":
+        log("directory_updater", step="follow domain controllers", found=f"domain controllers {addresses}",
+            did="wrote them to the secret's radius_clients")
+    return outcome
 
 
 def wait_for_radius(ds: Any, directory_id: str, done: Callable[[str | None, dict[str, Any]], bool], *,
@@ -236,7 +276,7 @@ def plan(desired: Desired, applied: Applied | None, status: str | None, reported
     if status is None or status == "Failed":
         return "enable"
     in_sync = (status == "Completed" and desired.matches(reported) and applied is not None
-               and applied.secret_version == desired.secret_version
+               and applied.same_secret(desired)
                and sorted(applied.servers) == sorted(desired.servers) and applied.port == desired.port)
     return "in_sync" if in_sync else "update"
 
@@ -290,8 +330,14 @@ def reconcile(*, ds: Any, ssm: Any, secretsmanager: Any, settings: UpdaterSettin
     findings.desired = desired
     applied = read_applied(ssm, settings.state_parameter)
     findings.step = "describing the directory"
-    status, reported = describe_radius(ds, settings.directory_id)
+    description = describe_directory(ds, settings.directory_id)
+    status, reported = description.get("RadiusStatus"), description.get("RadiusSettings") or {}
     findings.status, findings.reported_servers = status, list(reported.get("RadiusServers") or [])
+    findings.step = "following the domain controllers"
+    if follow_domain_controllers(secretsmanager, settings.secret_arn,
+                                 domain_controller_addresses(description)) == "updated":
+        desired = desired_settings(ssm, secretsmanager, settings) or desired  # a new version, the same secret
+        findings.desired = desired
     if status == "Creating":
         log("directory_updater", found="RadiusStatus Creating: an earlier update is still being applied",
             did="waiting for it to settle before applying", desired=desired.summary())
@@ -300,6 +346,11 @@ def reconcile(*, ds: Any, ssm: Any, secretsmanager: Any, settings: UpdaterSettin
                                            clock=clock, sleep=sleep, findings=findings)
     action = plan(desired, applied, status, reported)
     if action == "in_sync":
+        assert applied is not None
+        if applied.secret_version != desired.secret_version:
+            # the same shared secret in a newer version (Duo keys or client list changed): record it, so rotation
+            # knows the directory has caught up, and keep the time it was really applied
+            write_applied(ssm, settings.state_parameter, desired, applied.applied_at)
         log("directory_updater", found=f"in sync: RadiusStatus {status}, servers {desired.servers}, secret version "
             f"{desired.secret_version}", did="nothing")
         retire_previous(secretsmanager, settings.secret_arn, desired.secret_version,

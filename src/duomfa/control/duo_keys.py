@@ -41,8 +41,9 @@ def duo_keys_from(properties: dict[str, Any]) -> dict[str, str]:
     return keys
 
 
-def merge_duo_keys(secretsmanager: Any, secret_id: str, keys: dict[str, str]) -> str:
-    """Store `keys` in the AWSCURRENT JSON, other fields kept. Returns what was done: "unchanged" or "updated"."""
+def merge_into_current(secretsmanager: Any, secret_id: str, fields: dict[str, Any]) -> str:
+    """Store `fields` in the AWSCURRENT JSON, other fields kept, RADIUS secret and its history untouched.
+    Returns "unchanged" or "updated"; raises DuoKeysError while a rotation is in progress."""
     stages = secretsmanager.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
     current = _version_with(stages, "AWSCURRENT")
     pending = _version_with(stages, "AWSPENDING")
@@ -50,18 +51,18 @@ def merge_duo_keys(secretsmanager: Any, secret_id: str, keys: dict[str, str]) ->
     if current is None:
         raise DuoKeysError(f"secret {secret_id} has no AWSCURRENT version")
     if pending is not None and pending != current:
-        # finishSecret would promote the pending version, which carries the old keys: refuse rather than lose them
+        # finishSecret would promote the pending version, which lacks these fields: refuse rather than lose them
         raise DuoKeysError(f"a rotation of the RADIUS shared secret is in progress (AWSPENDING on version "
-                           f"{pending}); update the stack again once it has finished")
+                           f"{pending}); try again once it has finished")
     try:
         document = json.loads(secretsmanager.get_secret_value(SecretId=secret_id, VersionId=current)["SecretString"])
     except (KeyError, ValueError):
         raise DuoKeysError(f"the AWSCURRENT value of secret {secret_id} is not JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("radius_secret"), str):
         raise DuoKeysError(f"the AWSCURRENT value of secret {secret_id} has no radius_secret")
-    if all(document.get(field) == value for field, value in keys.items()):
+    if all(document.get(field) == value for field, value in fields.items()):
         return "unchanged"  # no new version: nothing for the proxies to re-read, the history stays as it is
-    secretsmanager.put_secret_value(SecretId=secret_id, SecretString=json.dumps({**document, **keys}),
+    secretsmanager.put_secret_value(SecretId=secret_id, SecretString=json.dumps({**document, **fields}),
                                     VersionStages=["AWSCURRENT"])
     # Secrets Manager moved AWSPREVIOUS onto the version we replaced, which holds the same RADIUS secret. Put it
     # back where the rotation left it, so the previous shared secret stays valid until the control plane retires it.
@@ -72,6 +73,11 @@ def merge_duo_keys(secretsmanager: Any, secret_id: str, keys: dict[str, str]) ->
         secretsmanager.update_secret_version_stage(SecretId=secret_id, VersionStage="AWSPREVIOUS",
                                                    RemoveFromVersionId=current)
     return "updated"
+
+
+def merge_duo_keys(secretsmanager: Any, secret_id: str, keys: dict[str, str]) -> str:
+    """Store the Duo keys in the AWSCURRENT JSON (see merge_into_current)."""
+    return merge_into_current(secretsmanager, secret_id, keys)
 
 
 def apply(event: dict[str, Any], secretsmanager: Any) -> dict[str, Any]:
