@@ -286,6 +286,18 @@ def cmd_drill_rotation(args: argparse.Namespace) -> int:
     return 0 if result["order"] == "seed" or (result["rejected"] == 0 and result["timed_out"] == 0) else 1
 
 
+# duomfa doctor
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import os
+
+    from duomfa.doctor import run_doctor
+
+    if args.probe and args.config is None and args.stack is not None:
+        raise CommandError("--probe checks a proxy on this host: give its configuration with -c FILE")
+    return run_doctor(config=args.config, stack=args.stack, region=args.region, probe=args.probe, as_json=args.json,
+                      environ=os.environ)
+
+
 # duomfa up
 def cmd_up(args: argparse.Namespace) -> int:
     from duomfa.stack import run_stack
@@ -329,6 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="also show the control plane's log lines (stderr)")
     p.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
     p.set_defaults(func=cmd_drill_rotation)
+
+    doctor = commands.add_parser("doctor", help="check a configuration, Duo, a running proxy or a deployed stack")
+    doctor.add_argument("-c", "--config", metavar="FILE",
+                        help="check the proxy's authproxy.cfg-style file (DUOMFA_* environment variables apply, as "
+                             "for `duomfa proxy`); with neither -c nor --stack, the environment alone is checked")
+    doctor.add_argument("--stack", metavar="NAME", help="check this deployed CloudFormation stack")
+    doctor.add_argument("--region", help="the stack's AWS region (default: the AWS CLI's)")
+    doctor.add_argument("--probe", action="store_true",
+                        help="also send a Status-Server to the proxy running on the configured port")
+    json_option(doctor)
+    doctor.set_defaults(func=cmd_doctor)
 
     rt = commands.add_parser("radtest", help="send one Access-Request and print the reply")
     rt.add_argument("username")

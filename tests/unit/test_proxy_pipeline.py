@@ -219,3 +219,17 @@ def test_status_server_only_clients_can_probe_but_never_log_in():
     assert pipeline.receive(access_request("svc-exempt")[0], ("10.0.9.9", 5)) is None
     assert drops(pipeline, "unknown_client") == 1
     assert isinstance(pipeline.receive(access_request("svc-exempt")[0], CLIENT), bytes)  # the /24 is a login client
+
+
+def test_a_second_proxy_cannot_bind_the_same_port():
+    from duomfa.proxy.server import _bind_udp_socket
+
+    settings = ProxySettings(ikey="", skey=None, api_host="", clients=(), interface="127.0.0.1", port=0)
+    first = _bind_udp_socket(settings)
+    try:
+        taken = ProxySettings(ikey="", skey=None, api_host="", clients=(), interface="127.0.0.1",
+                              port=first.getsockname()[1])
+        with pytest.raises(OSError):
+            _bind_udp_socket(taken).close()
+    finally:
+        first.close()

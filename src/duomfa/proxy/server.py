@@ -94,7 +94,7 @@ class RunningProxy:
         self.log.flush()
 
 
-def _duo_keys(settings: ProxySettings, state: SourceState | None) -> tuple[str, Secret, str] | None:
+def resolve_duo_keys(settings: ProxySettings, state: SourceState | None) -> tuple[str, Secret, str] | None:
     """ikey, skey and api_host: from the secrets source when it carries them, else from the configuration."""
     ikey = (state.ikey if state and state.ikey else None) or settings.ikey
     skey = (state.skey if state and state.skey else None) or settings.skey
@@ -181,7 +181,7 @@ async def _refresh_secrets(proxy: RunningProxy, source: Any, state: SourceState 
         fingerprint = fresh.fingerprint
         proxy.pipeline.clients = build_client_table(proxy.settings, fresh)
         proxy.pipeline.metrics.secret_versions.set(len(fresh.versions))
-        keys = _duo_keys(proxy.settings, fresh)
+        keys = resolve_duo_keys(proxy.settings, fresh)
         if keys is not None and keys != proxy.duo_keys:
             old = proxy.pipeline.duo
             proxy.pipeline.duo = _duo_client(proxy.settings, keys, proxy.pipeline.metrics)
@@ -196,7 +196,7 @@ async def _refresh_secrets(proxy: RunningProxy, source: Any, state: SourceState 
 def _bind_udp_socket(settings: ProxySettings) -> socket.socket:
     family = socket.AF_INET6 if ":" in settings.interface else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # no SO_REUSEADDR: on Linux it would let a second proxy bind the same UDP port and take half the requests
     with contextlib.suppress(OSError):  # bigger buffers ride out bursts of logins
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
@@ -226,7 +226,7 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
     clients = build_client_table(settings, state)
     if state is not None:
         metrics.secret_versions.set(len(state.versions))
-    duo_keys = _duo_keys(settings, state)
+    duo_keys = resolve_duo_keys(settings, state)
     duo = _duo_client(settings, duo_keys, metrics)
     pipeline = Pipeline(settings, clients, duo, metrics, log)
     loop = asyncio.get_running_loop()
