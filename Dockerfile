@@ -1,5 +1,8 @@
 # The duomfa proxy image: `duomfa proxy` configured from DUOMFA_* environment variables and Secrets Manager.
 # Multi-stage: the wheel is built with the full toolchain, the runtime stage holds only what the proxy needs.
+# The control-plane Lambdas run from this image too (the `lambda` extra: the Lambda runtime interface client): their
+# functions override the entry point with `python -m awslambdaric` and the command with the handler's module path;
+# Lambda ignores USER, and its file system is read-only except /tmp (nothing here writes elsewhere).
 ARG PYTHON_IMAGE=public.ecr.aws/docker/library/python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -7,7 +10,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir --upgrade pip==24.3.1 \
-    && pip wheel --no-cache-dir --wheel-dir /wheels ".[aws]"
+    && pip wheel --no-cache-dir --wheel-dir /wheels ".[aws,lambda]"
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="duomfa proxy" \

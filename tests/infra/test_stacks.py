@@ -163,7 +163,8 @@ def test_task_environment_is_one_the_proxy_accepts(variant):
     (container,) = variant.only("AWS::ECS::TaskDefinition")["Properties"]["ContainerDefinitions"]
     environment = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert set(environment) == {"DUOMFA_SECRETS_SOURCE", "DUOMFA_RADIUS_CLIENTS", "DUOMFA_PORT",
-                                "DUOMFA_FAILMODE", "DUOMFA_HTTP_PORT", "DUOMFA_API_TIMEOUT"}
+                                "DUOMFA_FAILMODE", "DUOMFA_HTTP_PORT", "DUOMFA_API_TIMEOUT",
+                                "DUOMFA_STATUS_SERVER_CLIENTS"}
     assert environment["DUOMFA_PORT"] == ref("RadiusPort")
     assert environment["DUOMFA_FAILMODE"] == ref("FailMode")
     secret = next(iter(variant.resources("AWS::SecretsManager::Secret")))
@@ -173,7 +174,7 @@ def test_task_environment_is_one_the_proxy_accepts(variant):
     example.update({"DUOMFA_SECRETS_SOURCE": "aws-secretsmanager:arn:aws-us-gov:secretsmanager:us-gov-west-1:"
                                              "123456789012:secret:duomfa-AbCdEf",
                     "DUOMFA_RADIUS_CLIENTS": "10.0.0.10,10.0.32.10", "DUOMFA_PORT": "1812",
-                    "DUOMFA_FAILMODE": "secure"})
+                    "DUOMFA_FAILMODE": "secure", "DUOMFA_STATUS_SERVER_CLIENTS": "10.0.0.0/19,10.0.32.0/19"})
     settings = load_settings(None, example)
     assert settings is not None
 
@@ -220,8 +221,13 @@ def test_security_groups_allow_radius_from_the_directory_only_and_https_out(vari
     assert {k: egress_rule[k] for k in ("CidrIp", "FromPort", "ToPort", "IpProtocol")} == {
         "CidrIp": "0.0.0.0/0", "FromPort": 443, "ToPort": 443, "IpProtocol": "tcp"}
     assert "SecurityGroupIngress" not in group
+    # always: RADIUS from the directory, and Status-Server probes from the rotation Lambda (test_control_plane.py)
+    (rotation_group,) = [f["Properties"]["VpcConfig"]["SecurityGroupIds"][0]
+                         for f in variant.resources("AWS::Lambda::Function").values()
+                         if "VpcConfig" in f["Properties"]]
     unconditional = [r for name, r in variant.resources("AWS::EC2::SecurityGroupIngress").items()
-                     if r["Properties"]["GroupId"] == proxy_group and "Condition" not in r]
+                     if r["Properties"]["GroupId"] == proxy_group and "Condition" not in r
+                     and r["Properties"]["SourceSecurityGroupId"] != rotation_group]
     (from_directory,) = unconditional
     rule = from_directory["Properties"]
     assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("udp", ref("RadiusPort"), ref("RadiusPort"))
@@ -264,7 +270,8 @@ def test_alarms_reach_the_admins_encrypted_topic(variant):
     publishers = [p for s in policy if s["Effect"] == "Allow" for p in principals(s, "Service")]
     assert {"cloudwatch.amazonaws.com", "events.amazonaws.com"} <= set(publishers)
     alarms = variant.resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 6
+    # the service's and the proxy log's six, and the control plane's
+    assert len(alarms) == 6 + len(variant.stack.control_plane.alarms)
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [ref(topic)]
 
@@ -372,4 +379,5 @@ def test_stack_exposes_what_the_control_plane_needs(variant):
                       stack.radius_servers_parameter_name, stack.load_balancer):
         assert attribute is not None
     assert {"ProxySecurityGroupId", "RadiusServersParameterName", "SecretArn", "TopicArn", "LoadBalancerDnsName",
-            "LoadBalancerAddresses"} <= set(variant.json["Outputs"])
+            "LoadBalancerAddresses", "DirectoryStateParameterName",
+            "DeadLetterQueueUrl"} <= set(variant.json["Outputs"])

@@ -1,6 +1,7 @@
 """What the container runs, without Docker: the Dockerfile passes hadolint, and the built wheel, installed into a
 fresh virtualenv, starts `duomfa proxy` from the environment the task definition sets — secrets from Secrets
-Manager (moto's server here), Duo at the local MFA service — and answers Status-Server and /healthz."""
+Manager (moto's server here), Duo at the local MFA service — and answers Status-Server and /healthz; and the Lambda
+runtime interface client in it finds every control-plane handler the CDK app names."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from duomfa import radius
+from duomfa.infra.control_plane import HANDLERS, LAMBDA_ENTRYPOINT
 from support import MfaServer, free_port, radclient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,8 +41,18 @@ def installed(tmp_path_factory):
     [wheel] = (root / "wheels").glob("duomfa-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
     subprocess.run([str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "--disable-pip-version-check", f"{wheel}[aws]"], check=True, capture_output=True)
+                    "--disable-pip-version-check", f"{wheel}[aws,lambda]"], check=True, capture_output=True)
     return root / "venv" / "bin" / "duomfa"
+
+
+def test_lambda_runtime_interface_client_finds_every_control_plane_handler(installed):
+    python = installed.parent / "python"
+    assert LAMBDA_ENTRYPOINT[1:] == ["-m", "awslambdaric"]
+    check = ("import sys\nfrom awslambdaric.bootstrap import _get_handler\n"
+             "for path in sys.argv[1:]:\n    assert callable(_get_handler(path)), path\n")
+    result = subprocess.run([str(python), "-c", check, *HANDLERS.values()], capture_output=True, text=True,
+                            env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")

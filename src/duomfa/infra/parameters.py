@@ -47,9 +47,13 @@ class ProxyParameters:
     load_balancer: CfnParameter
     load_balancer_address_1: CfnParameter
     load_balancer_address_2: CfnParameter
+    rotation_schedule: CfnParameter
+    radius_timeout: CfnParameter
+    radius_retries: CfnParameter
     has_kms_admin: CfnCondition
     load_balancer_on: CfnCondition
     load_balancer_address_fixed: CfnCondition
+    load_balancer_addresses_in_use: CfnCondition
     image_from_codecommit: CfnCondition
 
     @classmethod
@@ -165,6 +169,23 @@ class ProxyParameters:
                 "LoadBalancerAddress2", type="String", default="", allowed_pattern=f"^({IPV4})?$",
                 description="Optional fixed private IPv4 address of the load balancer in the second proxy subnet",
                 constraint_description="empty or an IPv4 address"),
+            rotation_schedule=parameter(
+                "RotationSchedule", type="String", default="cron(0 6 ? * SUN *)",
+                allowed_pattern=r"^(cron\([^)]+\)|rate\(\d+ (day|days)\))$",
+                description="Secrets Manager schedule for rotating the RADIUS shared secret (default: weekly, a "
+                            "window from Sunday 06:00 UTC; the proxies and the directory change over without a "
+                            "failed login)",
+                constraint_description="cron(...) or rate(N days)"),
+            radius_timeout=parameter(
+                "RadiusTimeout", type="Number", default=30, min_value=1, max_value=50,
+                description="Seconds the directory waits for each RADIUS answer (Directory Service allows 1-50); "
+                            "a Duo push must be approved within timeout x (retries + 1)",
+                constraint_description="a whole number of seconds from 1 to 50"),
+            radius_retries=parameter(
+                "RadiusRetries", type="Number", default=2, min_value=0, max_value=10,
+                description="RADIUS retries of the directory after the first attempt (Directory Service allows "
+                            "0-10)",
+                constraint_description="a whole number from 0 to 10"),
         )
         has_kms_admin = CfnCondition(stack, "HasKmsAdmin",
                                      expression=Fn.condition_not(Fn.condition_equals(p["kms_admin_arn"].value_as_string, "")))
@@ -174,10 +195,14 @@ class ProxyParameters:
             Fn.condition_not(Fn.condition_equals(p["load_balancer_address_1"].value_as_string, "")),
             Fn.condition_not(Fn.condition_equals(p["load_balancer_address_2"].value_as_string, "")))
         fixed = CfnCondition(stack, "LoadBalancerAddressFixed", expression=both_addresses)
+        # the fixed addresses are the directory's RADIUS servers only while the load balancer exists
+        in_use = CfnCondition(stack, "LoadBalancerAddressesInUse",
+                              expression=Fn.condition_and(load_balancer_on, fixed))
         from_codecommit = CfnCondition(stack, "ImageFromCodeCommit",
                                        expression=Fn.condition_equals(p["image_source"].value_as_string, "CodeCommit"))
         parameters = cls(**p, has_kms_admin=has_kms_admin, load_balancer_on=load_balancer_on,
-                         load_balancer_address_fixed=fixed, image_from_codecommit=from_codecommit)
+                         load_balancer_address_fixed=fixed, load_balancer_addresses_in_use=in_use,
+                         image_from_codecommit=from_codecommit)
         parameters._add_rules(stack)
         return parameters
 
@@ -222,6 +247,8 @@ class ProxyParameters:
                                                                 self.task_cpu, self.task_memory)},
             {"Label": {"default": "Load balancer (optional)"},
              "Parameters": ids(self.load_balancer, self.load_balancer_address_1, self.load_balancer_address_2)},
+            {"Label": {"default": "Directory RADIUS settings and secret rotation"},
+             "Parameters": ids(self.radius_timeout, self.radius_retries, self.rotation_schedule)},
             {"Label": {"default": "Notifications, logs and encryption"},
              "Parameters": ids(self.notification_email, self.log_retention_days, self.kms_admin_arn)},
             {"Label": {"default": "Image pipeline"},

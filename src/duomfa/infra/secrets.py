@@ -54,13 +54,7 @@ class ProxySecret(Construct):
                 secret_string_template="{}", generate_string_key="radius_secret",
                 password_length=RADIUS_SECRET_LENGTH, exclude_characters=RADIUS_SECRET_EXCLUDED_CHARACTERS,
                 include_space=False, require_each_included_type=True))
-        NagSuppressions.add_resource_suppressions(self.secret, [
-            {"id": "AwsSolutions-SMG4", "reason": "rotation is the control plane's (issue 6): a rotation that keeps "
-                                                  "the directory and the proxies in step, added with the "
-                                                  "ControlPlane construct"},
-            {"id": "NIST.800.53.R5-SecretsManagerRotationEnabled",
-             "reason": "rotation is the control plane's (issue 6), added with the ControlPlane construct"},
-        ])
+        # rotated by the control plane (duomfa.infra.control_plane: its RotationSchedule)
         self.duo_keys = self._duo_keys(ikey=ikey, skey=skey, api_host=api_host, key=key)
 
     def _duo_keys(self, *, ikey: str, skey: str, api_host: str, key: kms.IKey) -> CustomResource:

@@ -1,12 +1,8 @@
 """The two stacks: a new VPC with a new AWS Managed Microsoft AD, or an existing directory in its own VPC.
 
-Both share everything from the directory on. The control plane (issue 6) plugs in with the attributes each stack
-exposes, e.g.:
-
-    ControlPlane(stack, "ControlPlane", key=stack.encryption.key, secret=stack.secret.secret,
-                 cluster=stack.proxies.cluster, service=stack.proxies.service, topic=stack.monitoring.topic,
-                 proxy_security_group=stack.proxies.security_group, directory_id=stack.directory.directory_id,
-                 radius_servers_parameter_name=stack.radius_servers_parameter_name, load_balancer=stack.load_balancer)
+Both share everything from the directory on, the control plane (rotation, address tracking, directory updates)
+included; they differ in where the CIDR blocks of the proxies' subnets come from (the rotation Lambda's Status-Server
+probes come from there): the new VPC's parameters, or a lookup of the existing subnets.
 """
 
 from __future__ import annotations
@@ -15,6 +11,7 @@ from aws_cdk import Annotations, Aws, CfnOutput, DefaultStackSynthesizer, Fn, St
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
+from duomfa.infra.control_plane import ControlPlane
 from duomfa.infra.directory import DirectoryEndpoint, ExistingDirectory, ManagedDirectory
 from duomfa.infra.encryption import Encryption
 from duomfa.infra.first_image import FirstImage
@@ -22,7 +19,7 @@ from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.image_repository import ImageRepository
 from duomfa.infra.load_balancer import RadiusLoadBalancer
 from duomfa.infra.monitoring import Monitoring
-from duomfa.infra.network import Network, select_zones
+from duomfa.infra.network import Network, SubnetCidrs, select_zones
 from duomfa.infra.parameters import ExistingDirectoryParameters, NewVpcParameters, ProxyParameters
 from duomfa.infra.proxy_service import ProxyService
 from duomfa.infra.secrets import ProxySecret
@@ -45,10 +42,15 @@ class DuoMfaStack(Stack):
                                   key=self.encryption.key)
         self.image = ImageRepository(self, "Image", key=self.encryption.key,
                                      retention_days=p.image_retention_days.value_as_number)
-        # where the control plane will keep the directory's RADIUS server list (it creates the parameter)
+        # the control plane's SSM parameters: the proxies' addresses (address tracker), what the directory has
+        # (directory updater)
         self.radius_servers_parameter_name = f"/duomfa/{Aws.STACK_NAME}/radius-servers"
+        self.directory_state_parameter_name = f"/duomfa/{Aws.STACK_NAME}/directory-state"
 
-    def _add_proxies(self, vpc: ec2.IVpc, directory: DirectoryEndpoint, extra_groups: list[dict]) -> None:
+    def _add_proxies(self, vpc: ec2.IVpc, directory: DirectoryEndpoint, extra_groups: list[dict],
+                     subnet_cidrs: str) -> None:
+        """Everything from the proxies on; `subnet_cidrs`: the proxies' (and the rotation Lambda's) subnets' CIDR
+        blocks, comma-separated."""
         p = self.parameters
         self.directory = directory
         self.proxies = ProxyService(
@@ -78,6 +80,17 @@ class DuoMfaStack(Stack):
         self.proxies.service.node.add_dependency(self.first_image.resource)
         self.proxies.service.node.add_dependency(self.secret.duo_keys)
         self.pipeline.deploy_new_images_to(self.proxies.cluster, self.proxies.service)
+        self.control_plane = ControlPlane(
+            self, "ControlPlane", key=self.encryption.key, secret=self.secret.secret, repository=self.image.repository,
+            image_tag=self.image.image_tag, first_image=self.first_image.resource, pipeline=self.pipeline,
+            proxies=self.proxies, topic=self.monitoring.topic, directory_id=directory.directory_id,
+            address_parameter_name=self.radius_servers_parameter_name,
+            state_parameter_name=self.directory_state_parameter_name, load_balancer=self.load_balancer,
+            load_balancer_on=p.load_balancer_on, load_balancer_addresses_in_use=p.load_balancer_addresses_in_use,
+            probe_source_cidrs=subnet_cidrs, radius_port=p.radius_port.value_as_string,
+            radius_timeout=p.radius_timeout.value_as_string, radius_retries=p.radius_retries.value_as_string,
+            rotation_schedule=p.rotation_schedule.value_as_string,
+            log_retention_days=p.log_retention_days.value_as_number)
         self.template_options.metadata = {"AWS::CloudFormation::Interface": {
             "ParameterGroups": extra_groups + p.interface_groups()}}
         self._outputs()
@@ -98,7 +111,11 @@ class DuoMfaStack(Stack):
             "RepositoryUri": (self.image.repository.repository_uri, "ECR repository of the proxy image"),
             "ImagePipelineName": (self.pipeline.pipeline_name, "CodePipeline that rebuilds the proxy image"),
             "RadiusServersParameterName": (self.radius_servers_parameter_name,
-                                           "SSM parameter with the directory's RADIUS servers (control plane)"),
+                                           "SSM parameter with the proxies' addresses (address tracker)"),
+            "DirectoryStateParameterName": (self.directory_state_parameter_name,
+                                            "SSM parameter with what the directory updater last applied"),
+            "DeadLetterQueueUrl": (self.control_plane.dead_letters.queue_url,
+                                   "control-plane events that failed after their retries"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
@@ -108,7 +125,7 @@ class DuoMfaStack(Stack):
         dns.condition = p.load_balancer_on
         fixed = CfnOutput(self, "LoadBalancerAddresses", value=Fn.join(",", list(self.load_balancer.addresses)),
                           description="the load balancer's fixed addresses: the directory's RADIUS servers")
-        fixed.condition = p.load_balancer_address_fixed
+        fixed.condition = p.load_balancer_addresses_in_use
 
 
 class NewVpcStack(DuoMfaStack):
@@ -130,7 +147,9 @@ class NewVpcStack(DuoMfaStack):
             netbios_name=v.domain_netbios_name.value_as_string, edition=v.directory_edition.value_as_string,
             admin_password=v.domain_admin_password.value_as_string, vpc_id=self.network.vpc_id,
             subnet_ids=self.network.private_subnet_ids, key=self.encryption.key)
-        self._add_proxies(self.network.vpc, self.managed_directory.endpoint, v.interface_groups())
+        self._add_proxies(self.network.vpc, self.managed_directory.endpoint, v.interface_groups(),
+                          Fn.join(",", [v.private_subnet_1_cidr.value_as_string,
+                                        v.private_subnet_2_cidr.value_as_string]))
 
 
 class ExistingVpcStack(DuoMfaStack):
@@ -155,4 +174,7 @@ class ExistingVpcStack(DuoMfaStack):
         for subnet in vpc.private_subnets:
             Annotations.of(subnet).acknowledge_warning(
                 "@aws-cdk/aws-ec2:noSubnetRouteTableId", "nothing here adds routes to the directory's subnets")
-        self._add_proxies(vpc, endpoint, d.interface_groups())
+        self.subnet_cidrs = SubnetCidrs(self, "ProxySubnetCidrs", subnet_ids=list(endpoint.subnet_ids),
+                                        key=self.encryption.key,
+                                        log_retention_days=self.parameters.log_retention_days.value_as_number)
+        self._add_proxies(vpc, endpoint, d.interface_groups(), self.subnet_cidrs.cidr_blocks)
