@@ -7,8 +7,6 @@ import ipaddress
 import json
 
 import pytest
-from moto import mock_aws
-from moto.moto_api import state_manager
 
 from control_aws import CLUSTER, REGION, SERVICE, EcsWorld, client, make_secret, stages
 from duomfa.control import addresses
@@ -17,13 +15,6 @@ from duomfa.control.addresses import TrackerSettings, healthy_addresses, track_a
 PARAMETER = "/duomfa/proxy-addresses"
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
-        yield
-        state_manager.unset_transition("ecs::task")
 
 
 @pytest.fixture

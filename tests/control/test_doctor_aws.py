@@ -27,10 +27,8 @@ from control_aws import (
     make_secret,
     stages,
 )
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
-from moto.moto_api import state_manager
 from moto.secretsmanager.models import secretsmanager_backends
 
 from duomfa import doctor
@@ -44,14 +42,6 @@ PORT = 1812
 NOW = time.time()
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        # tasks stay in the state a test gives them (moto moves lastStatus on at every describe otherwise)
-        state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
-        yield
-        state_manager.unset_transition("ecs::task")
 
 
 def template(outputs: dict[str, str]) -> str:

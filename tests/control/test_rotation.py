@@ -12,13 +12,10 @@ import time
 
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
-from moto.moto_api import state_manager
 
 from control_aws import (
     CLUSTER,
     DOCUMENT,
-    REGION,
     SERVICE,
     EcsWorld,
     FakeClock,
@@ -51,14 +48,6 @@ SETTINGS = RotationSettings(cluster=CLUSTER, service=SERVICE, radius_port=1812, 
                             deadline_seconds=60)
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        # moto moves a task's lastStatus on at every describe; keep tasks where a test put them
-        state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
-        yield
-        state_manager.unset_transition("ecs::task")
 
 
 @pytest.fixture
