@@ -215,3 +215,16 @@ def test_the_skey_is_not_in_the_clients_repr_or_attributes():
     client = DuoClient(IKEY, SKEY, "api-xxxx.duosecurity.com")
     assert SKEY not in repr(client) and SKEY not in repr(vars(client))
     assert (client.ikey, client.api_host) == (IKEY, "api-xxxx.duosecurity.com")
+
+
+async def test_a_busy_proxy_refuses_the_call_instead_of_timing_out_as_if_duo_were_down():
+    from duomfa.duo import DuoBusy, DuoClient
+
+    client = DuoClient("DI" + "A" * 18, "s" * 40, "127.0.0.1:9", api_timeout=0.2, max_connections=1)
+    await client._call_slots.acquire()  # every slot for ordinary calls taken by calls still under way
+    try:
+        with pytest.raises(DuoBusy):
+            await client.preauth("alice")
+    finally:
+        client._call_slots.release()
+        await client.close()

@@ -233,3 +233,13 @@ def test_a_second_proxy_cannot_bind_the_same_port():
             _bind_udp_socket(taken).close()
     finally:
         first.close()
+
+
+def test_draining_takes_nothing_new_but_still_answers_retransmissions():
+    pipeline, _ = make_pipeline()
+    answered, _ = access_request("svc-exempt")
+    first = pipeline.receive(answered, CLIENT)
+    pipeline.draining = True
+    assert pipeline.receive(answered, CLIENT) == first  # a retry of what was answered: the same reply
+    assert pipeline.receive(access_request("svc-exempt", identifier=8)[0], CLIENT) is None
+    assert drops(pipeline, "shutting_down") == 1

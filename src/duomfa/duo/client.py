@@ -26,7 +26,7 @@ from duo_client.client import DEFAULT_CA_CERTS, normalize_params, sign
 from yarl import URL
 
 from duomfa import __version__
-from duomfa.duo.errors import DuoApiError, DuoUnavailable
+from duomfa.duo.errors import DuoApiError, DuoBusy, DuoUnavailable
 from duomfa.duo.results import AuthResult, DuoDevice, PreauthResult
 from duomfa.secret import Secret
 
@@ -242,6 +242,9 @@ class DuoClient:
         self._max_connections = max_connections
         self._max_long_polls = max_long_polls
         self._long_poll_slots = asyncio.Semaphore(max_long_polls)
+        # ordinary calls get their own share, so the pool never makes a call wait inside aiohttp's timeout: a
+        # timeout then always means Duo was slow, never that this process was busy (which must not fail open)
+        self._call_slots = asyncio.Semaphore(max_connections)
         self._on_response = on_response
         self._rate_limit_retries = rate_limit_retries
         self._rate_limit_backoff = rate_limit_backoff
@@ -389,6 +392,12 @@ class DuoClient:
         _call to judge; every other transport failure becomes DuoUnavailable."""
         if long_poll:
             await self._long_poll_slots.acquire()  # waiting here is queueing, not Duo being slow: no timeout
+        else:
+            try:
+                await asyncio.wait_for(self._call_slots.acquire(), self._api_timeout)
+            except asyncio.TimeoutError:
+                raise DuoBusy(f"{self._max_connections} calls to Duo already under way for {self._api_timeout} s; "
+                              f"{endpoint} not sent") from None
         try:
             # signed after queueing, so the Date is fresh when the request leaves
             if signed:
@@ -416,8 +425,7 @@ class DuoClient:
             finally:
                 self._observe(endpoint, time.perf_counter() - clock, status)
         finally:
-            if long_poll:
-                self._long_poll_slots.release()
+            (self._long_poll_slots if long_poll else self._call_slots).release()
 
     def _observe(self, endpoint: str, seconds: float, status: int | None) -> None:
         if self._on_response is None:

@@ -1,7 +1,8 @@
 """What can go wrong talking to Duo, split by what the proxy does about it.
 
 Only `DuoUnavailable` (Duo could not be reached or did not answer like Duo) may let the proxy fail open;
-`DuoApiError` is Duo itself refusing the request, which must never let anyone in.
+`DuoApiError` is Duo itself refusing the request, which must never let anyone in; `DuoBusy` is this proxy having
+too many calls to Duo under way — a flood must never be a way to make it fail open.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class DuoUnavailable(DuoError):
     def __str__(self) -> str:
         where = f" ({self.endpoint})" if self.endpoint else ""
         return f"Duo unavailable{where}: {self.reason}: {self.message}"
+
+
+class DuoBusy(DuoError):
+    """Too many calls to Duo already under way from this process: the call was not made. Not Duo's fault."""
 
 
 class DuoApiError(DuoError):

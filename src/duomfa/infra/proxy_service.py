@@ -25,6 +25,7 @@ API_TIMEOUT_SECONDS = 10
 # No curl in a slim Python image: the health check is the interpreter itself. urlopen raises on any non-2xx.
 HEALTH_CHECK = ["CMD", "python", "-c",
                 f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{HTTP_PORT}/healthz', timeout=4)"]
+STOP_TIMEOUT_SECONDS = 120
 CPU_TARGET_PERCENT = 70
 MEMORY_TARGET_PERCENT = 80
 
@@ -78,7 +79,8 @@ class ProxyService(Construct):
                                          timeout=Duration.seconds(5), retries=3, start_period=Duration.seconds(30)),
             linux_parameters=ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="proxy", log_group=self.log_group),
-            stop_timeout=Duration.seconds(30))
+            # Fargate's longest: a stopping proxy finishes the pushes it is waiting on (push_wait_seconds 75 + 5)
+            stop_timeout=Duration.seconds(STOP_TIMEOUT_SECONDS))
 
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,

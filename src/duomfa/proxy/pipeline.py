@@ -16,7 +16,7 @@ from typing import Any
 
 from duomfa import radius
 from duomfa.config import ProxySettings
-from duomfa.duo import DuoApiError, DuoClient, DuoUnavailable, PreauthResult
+from duomfa.duo import DuoApiError, DuoBusy, DuoClient, DuoUnavailable, PreauthResult
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 from duomfa.proxy.dedup import RequestKey, Retransmissions
@@ -33,6 +33,7 @@ NO_USERNAME_MSG = "A username is required"
 BAD_FACTOR_MSG = "Enter a passcode, or push, phone or sms (push2, phone2 … for another device)"
 PUSH_GUARD_MSG = "Too many login requests for this user; wait a minute, or enter a passcode"
 DUO_UNAVAILABLE_MSG = "Duo cannot be reached; try again later"
+BUSY_MSG = "Too many logins at once; try again in a moment"
 DUO_ERROR_MSG = "Duo refused the request; ask your administrator to check the proxy's Duo keys"
 EXEMPT_MSG = "Exempt from Duo"
 FAIL_OPEN_MSG = "Duo cannot be reached; logged in without a second factor (failmode safe)"
@@ -98,6 +99,7 @@ class Pipeline:
         self.ma_clients: set[str] = set()  # addresses that have sent Message-Authenticator (auto mode)
         self.client_ip_type = attribute_type(settings.client_ip_attr)
         self.pending_pushes = 0
+        self.draining = False  # stopping: finish what is in flight, take nothing new
 
     # --- the synchronous part --------------------------------------------------------------------------------
 
@@ -139,6 +141,8 @@ class Pipeline:
             self.metrics.joined.inc()
             return earlier  # the in-flight reply; the transport sends it to this copy too
 
+        if self.draining:  # the client's retry goes to another proxy; Status-Server probes see this one going
+            return self._drop("shutting_down", client_address)
         if packet.code == A.STATUS_SERVER:
             self.metrics.status_server.inc()
             self.log.debug("status_server", client=client_address, secret_version=secret.label)
@@ -302,6 +306,9 @@ class Pipeline:
         except DuoUnavailable as exc:
             self.metrics.duo_errors.labels(exc.reason).inc()
             return self._duo_unavailable(request, exc.reason)
+        except DuoBusy:  # this proxy is overloaded, Duo may be fine: reject, whatever the failmode
+            self.metrics.duo_errors.labels("busy").inc()
+            return Decision(False, "proxy busy", BUSY_MSG)
         except DuoApiError as exc:
             self.metrics.duo_errors.labels(f"http_{exc.http_status}").inc()
             self.log.event("ERROR", "duo_error", username=request.username, http_status=exc.http_status,

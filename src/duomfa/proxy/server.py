@@ -79,7 +79,20 @@ class RunningProxy:
     duo_reachable: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
-    async def close(self) -> None:
+    async def close(self, drain_seconds: float = 0.0) -> None:
+        """Stop. With `drain_seconds`, first finish the requests already being decided (a push a user is about to
+        approve) while refusing new ones; what is still open after that is abandoned without a reply."""
+        self.pipeline.draining = True
+        pending = set(self.protocol._tasks)
+        if pending and drain_seconds > 0:
+            self.log.event("INFO", "draining", in_flight=len(pending), seconds=drain_seconds)
+            _, pending = await asyncio.wait(pending, timeout=drain_seconds)
+        if pending:
+            self.log.event("WARNING", "abandoned", in_flight=len(pending),
+                           detail="still waiting for Duo when the proxy stopped; the client will retry elsewhere")
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -258,9 +271,11 @@ async def serve_until_stopped(settings: ProxySettings) -> None:
     from duomfa.signals import wait_for_stop_signal
 
     proxy = await start_proxy(settings)
+    drain = 0.0
     try:
         signum = await wait_for_stop_signal()
         proxy.log.event("INFO", "stopping", signal=signum.name)
+        drain = settings.push_wait_seconds + 5  # within ECS's stop timeout (the task definition gives 120 s)
     finally:
-        await proxy.close()
+        await proxy.close(drain_seconds=drain)
 
