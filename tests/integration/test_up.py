@@ -46,7 +46,10 @@ class Stack:
 
     def stop(self):
         self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=20)
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("duomfa up did not stop:\n" + "".join(self.lines))
 
 
 def test_up_prints_working_commands_and_restarts_with_the_same_data(tmp_path):

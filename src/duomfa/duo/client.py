@@ -394,8 +394,11 @@ class DuoClient:
             await self._long_poll_slots.acquire()  # waiting here is queueing, not Duo being slow: no timeout
         else:
             try:
-                await asyncio.wait_for(self._call_slots.acquire(), self._api_timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that arrives
+                # just as the semaphore is acquired, and the proxy would not stop
+                async with asyncio.timeout(self._api_timeout):
+                    await self._call_slots.acquire()
+            except TimeoutError:
                 raise DuoBusy(f"{self._max_connections} calls to Duo already under way for {self._api_timeout} s; "
                               f"{endpoint} not sent") from None
         try:

@@ -92,8 +92,9 @@ class PushBroker:
         event = self._events.get(txid)
         if event is None:
             return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancellation in Python 3.11
+                await event.wait()
 
     def first_report(self, txid: str) -> bool:
         """True the first time a waiting status is reported for txid: that answer does not long-poll."""

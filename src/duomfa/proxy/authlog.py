@@ -7,10 +7,11 @@ more than the request. Nothing secret is ever passed in: no shared secret, skey 
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from typing import Any, BinaryIO
+
+import orjson
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_SECONDS = 0.1
@@ -23,10 +24,10 @@ class JsonLog:
         self._buffer: list[bytes] = []
         self._size = 0
         self._flusher: asyncio.TimerHandle | None = None
-        self._encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
     def _line(self, record: dict[str, Any]) -> None:
-        line = (self._encode(record) + "\n").encode("utf-8")
+        # orjson: a third of the cost of json.dumps, and this is written once per request
+        line = orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
         self._buffer.append(line)
         self._size += len(line)
         if self._size >= FLUSH_BYTES:

@@ -7,6 +7,7 @@ users, refusals); what needs Duo comes back as a coroutine for the transport to 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import time
@@ -71,6 +72,19 @@ class Decision:
     duo_status: str | None = None
 
 
+# answers that depend on nothing but the request's form: made once
+EXEMPT = Decision(True, "exempt user", EXEMPT_MSG)
+NOT_PAP = Decision(False, "not PAP", PAP_REQUIRED_MSG)
+NO_USERNAME = Decision(False, "no username", NO_USERNAME_MSG)
+UNREAD: Any = object()  # the password, not decrypted yet
+
+
+@functools.lru_cache(maxsize=1024)
+def _reply_message(text: str) -> tuple[tuple[int, bytes], ...]:
+    """Reply-Message attributes for a text; Duo's messages repeat, so each is split and encoded once."""
+    return tuple(radius.split_text_attribute(A.REPLY_MESSAGE, text.encode("utf-8")))
+
+
 @dataclass(frozen=True)
 class Request:
     """An authenticated Access-Request that needs Duo."""
@@ -124,7 +138,7 @@ class Pipeline:
             return self._drop("malformed", client_address, detail=exc.reason)
         if isinstance(identified, str):
             return self._drop(identified, client_address)
-        secret, password = identified
+        secret, password = identified  # password is UNREAD when Message-Authenticator identified the secret
         has_authenticator = packet.has(A.MESSAGE_AUTHENTICATOR)
         if has_authenticator:
             self.ma_clients.add(client_address)
@@ -148,12 +162,24 @@ class Pipeline:
             self.log.debug("status_server", client=client_address, secret_version=secret.label)
             return radius.encode_reply(A.ACCESS_ACCEPT, packet, secret.secret, self._proxy_state(packet))
 
-        immediate = self._decide_without_duo(packet, password)
         username = self._username(packet)
+        immediate = self._decide_without_duo(packet, username)
+        if immediate is None:  # not decided by who the user is: what they typed decides, so read it now
+            if password is UNREAD:
+                try:
+                    password = self._password(packet, secret)
+                except radius.MalformedPacket as exc:
+                    return self._drop("malformed", client_address, detail=exc.reason)
+            factor = parse_factor(password) if password is not None else None
+            immediate = factor if factor is not None else Decision(
+                False, "invalid factor" if password else "no factor", BAD_FACTOR_MSG)
+            factor_kind = factor.kind if factor is not None else ("invalid" if password else None)
+        else:
+            factor_kind = None
         if isinstance(immediate, Decision):
             reply = self._reply(packet, secret, immediate)
             self.retransmissions.remember(key, data, reply)
-            self._log(client_address, username, self._factor_kind(password), immediate, secret, started)
+            self._log(client_address, username, factor_kind, immediate, secret, started)
             return reply
         request = Request(key, packet, secret, username or "", immediate, self._client_ip(packet), started)
         future = self.retransmissions.begin(key, data)
@@ -169,7 +195,7 @@ class Pipeline:
         if packet.has(A.MESSAGE_AUTHENTICATOR):
             for version in client.secrets:
                 if radius.verify_request_message_authenticator(packet, version.secret):
-                    return version, self._password(packet, version)
+                    return version, UNREAD  # decrypted only if the decision needs it (exempt users do not)
             return "bad_message_authenticator"
         if packet.code == A.STATUS_SERVER:
             return "missing_message_authenticator"  # RFC 5997: Status-Server is only trusted with one
@@ -215,13 +241,6 @@ class Pipeline:
             return None
         return name if name and name.isprintable() else None
 
-    @staticmethod
-    def _factor_kind(password: str | None) -> str | None:
-        if password is None:
-            return None
-        factor = parse_factor(password)
-        return factor.kind if factor else "invalid"
-
     def _client_ip(self, packet: radius.Packet) -> str | None:
         raw = packet.get(self.client_ip_type)
         if raw is None:
@@ -238,26 +257,21 @@ class Pipeline:
     def _uses_other_protocol(packet: radius.Packet) -> bool:
         return packet.has(A.CHAP_PASSWORD) or packet.has(A.EAP_MESSAGE) or radius.uses_ms_chap(packet)
 
-    def _decide_without_duo(self, packet: radius.Packet, password: str | None) -> Decision | Factor:
+    def _decide_without_duo(self, packet: radius.Packet, username: str | None) -> Decision | None:
+        """The answer when who is asking, or how, decides it; None when the factor must be read."""
         if self._uses_other_protocol(packet):
-            return Decision(False, "not PAP", PAP_REQUIRED_MSG)
-        username = self._username(packet)
+            return NOT_PAP
         if username is None:
-            return Decision(False, "no username", NO_USERNAME_MSG)
+            return NO_USERNAME
         if username.lower() in self.exempt:
-            return Decision(True, "exempt user", EXEMPT_MSG)
-        factor = parse_factor(password) if password is not None else None
-        if factor is None:
-            return Decision(False, "invalid factor" if password else "no factor", BAD_FACTOR_MSG)
-        return factor
+            return EXEMPT
+        return None
 
     def _proxy_state(self, packet: radius.Packet) -> list[tuple[int, bytes]]:
         return [(A.PROXY_STATE, value) for value in packet.get_all(A.PROXY_STATE)]
 
     def _reply(self, packet: radius.Packet, secret: SecretVersion, decision: Decision) -> bytes:
-        attributes: list[tuple[int, bytes]] = []
-        if decision.reply_message:
-            attributes.extend(radius.split_text_attribute(A.REPLY_MESSAGE, decision.reply_message.encode("utf-8")))
+        attributes = list(_reply_message(decision.reply_message)) if decision.reply_message else []
         attributes.extend(self._proxy_state(packet))
         code = A.ACCESS_ACCEPT if decision.accept else A.ACCESS_REJECT
         self.metrics.requests["accept" if decision.accept else "reject"].inc()

@@ -95,9 +95,8 @@ class RunningProxy:
             await asyncio.gather(*pending, return_exceptions=True)
         for task in self._background:
             task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._background:  # bounded: a background loop must never keep the proxy from stopping
+            await asyncio.wait(self._background, timeout=5)
         self.transport.close()
         if self.http_runner is not None:
             await self.http_runner.cleanup()
