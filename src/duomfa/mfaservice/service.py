@@ -260,7 +260,8 @@ class MfaService:
     def _auth_passcode(self, integration: Integration, user: User, passcode: str, ipaddr: str) -> dict[str, Any]:
         matched, reason, device_id = self._check_passcode(user, passcode)
         if matched:
-            self.store.record_success(user.user_id)
+            if user.failed_attempts:
+                self.store.record_success(user.user_id)
             self._log_auth(integration, user.username, "passcode", "allow", "allow", reason, ipaddr, device=device_id)
             return {"result": "allow", "status": "allow", "status_msg": SUCCESS_MSG}
         after = self.store.record_failure(user.user_id, self.policy.lockout_threshold)

@@ -408,6 +408,10 @@ class Store:
                            [(user_id, code, now) for code in codes])
 
     def use_bypass_code(self, user_id: str, code: str) -> bool:
+        # read first: most passcodes are not bypass codes, and a write transaction costs far more than a read
+        if not self._db.execute("SELECT 1 FROM bypass_codes WHERE user_id = ? AND code = ? AND used_at IS NULL",
+                                (user_id, code)).fetchone():
+            return False
         with self.write() as db:
             cursor = db.execute(
                 "UPDATE bypass_codes SET used_at = ? WHERE user_id = ? AND code = ? AND used_at IS NULL",
@@ -423,6 +427,10 @@ class Store:
                            [(device_id, code, now) for code in codes])
 
     def use_sms_code(self, user_id: str, code: str) -> bool:
+        if not self._db.execute(
+                "SELECT 1 FROM sms_codes WHERE code = ? AND used_at IS NULL "
+                "AND device_id IN (SELECT device_id FROM devices WHERE user_id = ?)", (code, user_id)).fetchone():
+            return False
         with self.write() as db:
             cursor = db.execute(
                 "UPDATE sms_codes SET used_at = ? WHERE code = ? AND used_at IS NULL "
