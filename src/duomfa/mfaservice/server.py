@@ -16,6 +16,7 @@ from duomfa.mfaservice.datadir import DataDir, open_data_dir
 from duomfa.mfaservice.service import MfaService, Policy
 from duomfa.mfaservice.store import Store
 from duomfa.mfaservice.tls import ensure_server_cert, server_names, server_ssl_context
+from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.signals import wait_for_stop_signal
 
 DEFAULT_HOST = "127.0.0.1"
@@ -81,6 +82,8 @@ async def start_service(data_path: Path | str | None, host: str = DEFAULT_HOST, 
     if port == 0:
         server = site._server  # the ephemeral port the OS picked
         bound_port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    raise_open_file_limit()
+    tune_garbage_collector()
     store.set_setting("listen_host", host)
     store.set_setting("listen_port", str(bound_port))
     service.base_url = f"https://{api_host(host, bound_port)}"

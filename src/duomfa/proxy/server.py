@@ -17,6 +17,7 @@ from duomfa.duo import DuoClient
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.metrics import ProxyMetrics
 from duomfa.proxy.pipeline import Pipeline
+from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.proxy.secrets_source import SecretsSourceError, SourceState, build_client_table, open_source
 
 READY_PING_SECONDS = 15.0
@@ -216,20 +217,9 @@ def _bind_udp_socket(settings: ProxySettings) -> socket.socket:
     return sock
 
 
-def _raise_open_file_limit() -> None:
-    """Each pending push holds a connection to Duo; the usual soft limit of 1,024 descriptors is too few."""
-    with contextlib.suppress(ImportError, ValueError, OSError):
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-        if soft != resource.RLIM_INFINITY and soft < wanted:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-
-
 async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> RunningProxy:
     log = log or JsonLog(debug=settings.debug)
-    _raise_open_file_limit()
+    raise_open_file_limit()
     for notice in settings.notices:
         log.event("WARNING", "config_notice", detail=notice)
     metrics = ProxyMetrics()
@@ -258,6 +248,7 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
     proxy._background.append(asyncio.create_task(_log_stats(proxy)))
     if source.refreshes:
         proxy._background.append(asyncio.create_task(_refresh_secrets(proxy, source, state)))
+    tune_garbage_collector()
     log.event("INFO", "listening", port=port, interface=settings.interface, http_port=proxy.http_port,
               clients=len(clients), failmode=settings.failmode, api_host=duo.api_host if duo else None,
               require_message_authenticator=settings.require_message_authenticator,
