@@ -7,23 +7,20 @@ Both expose the same `DirectoryEndpoint`, so nothing downstream knows which kind
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from aws_cdk import CfnCondition, CfnResource, CustomResource, Duration, Fn, RemovalPolicy
+from aws_cdk import CfnCondition, CfnResource, CustomResource, Duration, Fn
 from aws_cdk import aws_directoryservice as directoryservice
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa.infra.nag import ROLE_POLICY_REASON
+from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
+from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
 
 # The handler's source is embedded in the template (no asset bucket needed, so the synthesized template deploys
 # from the console too); infra refers to control code by path, never by import.
-LOOKUP_HANDLER_SOURCE = Path(__file__).resolve().parent.parent / "control" / "directory_lookup.py"
-LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14  # the handler needs only 3.9+; cdk-nag wants the newest
+LOOKUP_HANDLER_SOURCE = CONTROL_SOURCES / "directory_lookup.py"
 
 
 @dataclass(frozen=True)
@@ -46,17 +43,11 @@ class DirectoryLookup(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, directory_id: str, key: kms.IKey,
                  expected_type: str = "", condition: CfnCondition | None = None) -> None:
         super().__init__(scope, construct_id)
-        log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
-                                  removal_policy=RemovalPolicy.DESTROY)
-        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description="Reads the directory's network settings for the Duo MFA stack")
-        role.add_to_policy(iam.PolicyStatement(actions=["ds:DescribeDirectories"], resources=["*"]))
-        log_group.grant_write(role)
-        function = lambda_.Function(
-            self, "Function", runtime=LAMBDA_RUNTIME, handler="index.handler",
-            code=lambda_.Code.from_inline(LOOKUP_HANDLER_SOURCE.read_text(encoding="utf-8")),
-            timeout=Duration.seconds(60), memory_size=128, role=role, log_group=log_group,
+        function, role = inline_function(
+            self, "Function", source=LOOKUP_HANDLER_SOURCE, key=key, timeout=Duration.seconds(60),
+            role_description="Reads the directory's network settings for the Duo MFA stack",
             description="Duo MFA: reads VPC, subnets, security group and DC addresses of a directory")
+        role.add_to_policy(iam.PolicyStatement(actions=["ds:DescribeDirectories"], resources=["*"]))
         self.resource = CustomResource(self, "Resource", service_token=function.function_arn,
                                        resource_type="Custom::DirectoryLookup",
                                        properties={"DirectoryId": directory_id, "DirectoryType": expected_type})
@@ -69,15 +60,8 @@ class DirectoryLookup(Construct):
                                                   "it must be granted on *"},
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
-        NagSuppressions.add_resource_suppressions(function, [
-            {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it looks up which VPC to use, so it cannot run "
-                                                               "inside it; it only calls the Directory Service API"},
-            {"id": "NIST.800.53.R5-LambdaDLQ", "reason": "invoked by CloudFormation, which is always answered "
-                                                         "(failures included); a dead-letter queue would stay empty"},
-            {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "runs once per stack operation; reserving "
-                                                                 "concurrency fails in accounts with the minimum "
-                                                                 "concurrency quota"},
-        ])
+        NagSuppressions.add_resource_suppressions(function, custom_resource_function_reasons(
+            "it looks up which VPC to use, so it cannot run inside it; it only calls the Directory Service API"))
 
     def attribute(self, name: str) -> str:
         assert name in self.ATTRIBUTES, name

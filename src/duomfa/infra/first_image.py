@@ -22,7 +22,7 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa.infra.directory import LAMBDA_RUNTIME
+from duomfa.infra.inline_function import LAMBDA_RUNTIME
 from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.inline_provider import inline_framework_code
 from duomfa.infra.nag import ROLE_POLICY_REASON

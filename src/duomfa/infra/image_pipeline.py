@@ -16,7 +16,6 @@ The buildspec still writes imagedefinitions.json; the pipeline keeps it as the r
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
@@ -34,10 +33,10 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa.infra.directory import LAMBDA_RUNTIME
+from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
 from duomfa.infra.nag import ROLE_POLICY_REASON
 
-NEW_IMAGE_HANDLER_SOURCE = Path(__file__).resolve().parent.parent / "control" / "new_image.py"
+NEW_IMAGE_HANDLER_SOURCE = CONTROL_SOURCES / "new_image.py"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # Ubuntu 22.04, Docker and Python 3 (the buildspec's needs)
 # The buildspec's scan gate waits up to 20 minutes; a docker build of the slim image takes a few. Together with the
 # queue timeout this stays well inside the first-image wait (first_image.TOTAL_TIMEOUT, under CloudFormation's hour).
@@ -194,21 +193,15 @@ class ImagePipeline(Construct):
 
     def deploy_new_images_to(self, cluster: ecs.ICluster, service: ecs.FargateService) -> lambda_.Function:
         """After each successful run, one forced deployment of `service` (see the module's docstring)."""
-        log_group = logs.LogGroup(self, "DeployLogs", encryption_key=self.key, retention=logs.RetentionDays.ONE_YEAR,
-                                  removal_policy=RemovalPolicy.DESTROY)
-        log_group.node.default_child.add_property_override("RetentionInDays", self.log_retention_days)
-        role = iam.Role(self, "DeployRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description="Duo MFA: one new deployment of the proxies after each new image")
+        function, role = inline_function(
+            self, "Deploy", prefix="Deploy", source=NEW_IMAGE_HANDLER_SOURCE, key=self.key,
+            timeout=Duration.seconds(30), log_retention_days=self.log_retention_days,
+            role_description="Duo MFA: one new deployment of the proxies after each new image",
+            description="Duo MFA: moves the proxies to the image the pipeline just built",
+            environment={"CLUSTER": cluster.cluster_name, "SERVICE": service.service_name},
+            environment_encryption=self.key)
         role.add_to_policy(iam.PolicyStatement(actions=["ecs:DescribeServices", "ecs:UpdateService"],
                                                resources=[service.service_arn]))
-        log_group.grant_write(role)
-        function = lambda_.Function(
-            self, "Deploy", runtime=LAMBDA_RUNTIME, handler="index.handler",
-            code=lambda_.Code.from_inline(NEW_IMAGE_HANDLER_SOURCE.read_text(encoding="utf-8")),
-            timeout=Duration.seconds(30), memory_size=128, role=role, log_group=log_group,
-            environment={"CLUSTER": cluster.cluster_name, "SERVICE": service.service_name},
-            environment_encryption=self.key,
-            description="Duo MFA: moves the proxies to the image the pipeline just built")
         succeeded = events.Rule(self, "Succeeded", description="Duo MFA: deploy each new proxy image once",
                                 event_pattern=events.EventPattern(
                                     source=["aws.codepipeline"],

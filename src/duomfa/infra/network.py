@@ -7,21 +7,19 @@ subnet blocks at synth time and cannot take them from the console.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, Fn, RemovalPolicy, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa.infra.directory import LAMBDA_RUNTIME
-from duomfa.infra.nag import ROLE_POLICY_REASON
+from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
+from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
 
-SUBNET_CIDRS_SOURCE = Path(__file__).resolve().parent.parent / "control" / "subnet_cidrs.py"
+SUBNET_CIDRS_SOURCE = CONTROL_SOURCES / "subnet_cidrs.py"
 
 
 class Network(Construct):
@@ -109,18 +107,12 @@ class SubnetCidrs(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, subnet_ids: list[str], key: kms.IKey,
                  log_retention_days: float) -> None:
         super().__init__(scope, construct_id)
-        log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
-                                  removal_policy=RemovalPolicy.DESTROY)
-        log_group.node.default_child.add_property_override("RetentionInDays", log_retention_days)
-        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description="Duo MFA: reads the CIDR blocks of the proxies' subnets")
-        role.add_to_policy(iam.PolicyStatement(actions=["ec2:DescribeSubnets"], resources=["*"]))
-        log_group.grant_write(role)
-        function = lambda_.Function(
-            self, "Function", runtime=LAMBDA_RUNTIME, handler="index.handler",
-            code=lambda_.Code.from_inline(SUBNET_CIDRS_SOURCE.read_text(encoding="utf-8")),
-            timeout=Duration.seconds(60), memory_size=128, role=role, log_group=log_group,
+        function, role = inline_function(
+            self, "Function", source=SUBNET_CIDRS_SOURCE, key=key, timeout=Duration.seconds(60),
+            log_retention_days=log_retention_days,
+            role_description="Duo MFA: reads the CIDR blocks of the proxies' subnets",
             description="Duo MFA: reads the CIDR blocks of the proxies' subnets")
+        role.add_to_policy(iam.PolicyStatement(actions=["ec2:DescribeSubnets"], resources=["*"]))
         self.resource = CustomResource(self, "Resource", service_token=function.function_arn,
                                        resource_type="Custom::SubnetCidrs",
                                        properties={"SubnetIds": Fn.join(",", subnet_ids)})
@@ -130,11 +122,5 @@ class SubnetCidrs(Construct):
              "applies_to": ["Resource::*"]},
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
-        NagSuppressions.add_resource_suppressions(function, [
-            {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it only calls the EC2 API"},
-            {"id": "NIST.800.53.R5-LambdaDLQ", "reason": "invoked by CloudFormation, which is always answered "
-                                                         "(failures included); a dead-letter queue would stay empty"},
-            {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "runs once per stack operation; reserving "
-                                                                 "concurrency fails in accounts with the minimum "
-                                                                 "concurrency quota"},
-        ])
+        NagSuppressions.add_resource_suppressions(function, custom_resource_function_reasons(
+            "it only calls the EC2 API"))

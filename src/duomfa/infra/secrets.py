@@ -13,21 +13,18 @@ fail until the directory had it). The Duo keys reach it through the DuoKeys cust
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa.infra.directory import LAMBDA_RUNTIME
-from duomfa.infra.nag import ROLE_POLICY_REASON
+from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
+from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
 
-DUO_KEYS_HANDLER_SOURCE = Path(__file__).resolve().parent.parent / "control" / "duo_keys.py"
+DUO_KEYS_HANDLER_SOURCE = CONTROL_SOURCES / "duo_keys.py"
 
 # Directory Service accepts 8-512 letters, digits, punctuation and space. Of those we leave out the ones that break
 # something on the way: space (trimmed by consoles and forms), " and \ (JSON escaping, copy-paste into configs),
@@ -58,23 +55,18 @@ class ProxySecret(Construct):
         self.duo_keys = self._duo_keys(ikey=ikey, skey=skey, api_host=api_host, key=key)
 
     def _duo_keys(self, *, ikey: str, skey: str, api_host: str, key: kms.IKey) -> CustomResource:
-        log_group = logs.LogGroup(self, "DuoKeysLogs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
-                                  removal_policy=RemovalPolicy.DESTROY)
-        role = iam.Role(self, "DuoKeysRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description="Duo MFA: writes the Duo keys from the stack parameters into the proxies' secret")
+        # a plain Lambda-backed resource, not the provider framework: the framework's functions log the request,
+        # and this request carries the secret key
+        function, role = inline_function(
+            self, "DuoKeysFunction", prefix="DuoKeys", source=DUO_KEYS_HANDLER_SOURCE, key=key,
+            timeout=Duration.seconds(60),
+            role_description="Duo MFA: writes the Duo keys from the stack parameters into the proxies' secret",
+            description="Duo MFA: merges the Duo keys into the proxies' secret, RADIUS secret untouched")
         role.add_to_policy(iam.PolicyStatement(
             actions=["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
                      "secretsmanager:UpdateSecretVersionStage"],
             resources=[self.secret.secret_arn]))
         key.grant_encrypt_decrypt(role)
-        log_group.grant_write(role)
-        # a plain Lambda-backed resource, not the provider framework: the framework's functions log the request,
-        # and this request carries the secret key
-        function = lambda_.Function(
-            self, "DuoKeysFunction", runtime=LAMBDA_RUNTIME, handler="index.handler",
-            code=lambda_.Code.from_inline(DUO_KEYS_HANDLER_SOURCE.read_text(encoding="utf-8")),
-            timeout=Duration.seconds(60), memory_size=128, role=role, log_group=log_group,
-            description="Duo MFA: merges the Duo keys into the proxies' secret, RADIUS secret untouched")
         # The skey travels as the NoEcho parameter and as this resource's property, i.e. in the request
         # CloudFormation sends to the function above and nowhere else: the template shows only {"Ref": ...}, the
         # console and DescribeStackResource do not show custom-resource properties, the handler logs neither the
@@ -89,12 +81,6 @@ class ProxySecret(Construct):
                                                   "actions, which Secrets Manager uses for the new version"},
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
-        NagSuppressions.add_resource_suppressions(function, [
-            {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it only calls the Secrets Manager API"},
-            {"id": "NIST.800.53.R5-LambdaDLQ", "reason": "invoked by CloudFormation, which is always answered "
-                                                         "(failures included); a dead-letter queue would stay empty"},
-            {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "runs once per stack operation; reserving "
-                                                                 "concurrency fails in accounts with the minimum "
-                                                                 "concurrency quota"},
-        ])
+        NagSuppressions.add_resource_suppressions(function, custom_resource_function_reasons(
+            "it only calls the Secrets Manager API"))
         return resource

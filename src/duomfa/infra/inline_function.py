@@ -1,0 +1,37 @@
+"""Small Python Lambdas whose code is one file of duomfa.control embedded in the template (no asset bucket, so the
+templates deploy from the console), each with its own role and a KMS-encrypted log group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+CONTROL_SOURCES = Path(__file__).resolve().parent.parent / "control"  # referred to by path, never imported
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14  # the handlers need only 3.9+; cdk-nag wants the newest
+
+
+def inline_function(scope: Construct, function_id: str, *, source: Path, description: str, role_description: str,
+                    key: kms.IKey, timeout: Duration, prefix: str = "", log_retention_days: Any = None,
+                    **function_options: Any) -> tuple[lambda_.Function, iam.Role]:
+    """The function running `source` (a file of duomfa.control) as index.py, its role (the caller adds its statements) and its log
+    group (`<prefix>Logs`, retention from the LogRetentionDays parameter when given, else a year)."""
+    log_group = logs.LogGroup(scope, f"{prefix}Logs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
+                              removal_policy=RemovalPolicy.DESTROY)
+    if log_retention_days is not None:
+        log_group.node.default_child.add_property_override("RetentionInDays", log_retention_days)
+    role = iam.Role(scope, f"{prefix}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                    description=role_description)
+    log_group.grant_write(role)
+    function = lambda_.Function(
+        scope, function_id, runtime=LAMBDA_RUNTIME, handler="index.handler",
+        code=lambda_.Code.from_inline(source.read_text(encoding="utf-8")),
+        timeout=timeout, memory_size=128, role=role, log_group=log_group, description=description,
+        **function_options)
+    return function, role
