@@ -147,13 +147,14 @@ class ProxyProcess(_Process):
 
 
 def proxy_config(path: Path, app: dict[str, Any], *, secret: str = "testing123", clients: str = "127.0.0.1",
-                 extra: str = "", api_host: str | None = None, ca_cert: str | None = None) -> Path:
+                 extra: str = "", api_host: str | None = None, ca_cert: str | None = None,
+                 api_timeout: float = 3) -> Path:
     """An authproxy.cfg pointing at a local MFA service integration, on free ports."""
     lines = [
         "[main]", "debug = true", "", "[radius_server_duo_only]",
         f"ikey = {app['ikey']}", f"skey = {app['skey']}", f"api_host = {api_host or app['api_host']}",
         f"ca_certs = {ca_cert or app['ca_cert']}", "interface = 127.0.0.1", f"port = {free_port(socket.SOCK_DGRAM)}",
-        "http_interface = 127.0.0.1", f"http_port = {free_port()}", "api_timeout = 3",
+        "http_interface = 127.0.0.1", f"http_port = {free_port()}", f"api_timeout = {api_timeout}",
     ]
     if secret is not None:
         lines += [f"radius_ip_1 = {clients}", f"radius_secret_1 = {secret}"]

@@ -63,6 +63,7 @@ class ProxySettings:
     max_pushes_per_user_per_minute: int = 3
     reply_cache_seconds: float = 30.0
     push_wait_seconds: float = 75.0
+    long_poll_grace_seconds: float = 65.0
     http_proxy: str | None = None
     debug: bool = False
     notices: tuple[str, ...] = field(default=())  # options accepted but without effect, to log at start
@@ -136,7 +137,7 @@ SERVER_OPTIONS = {
     "api_host": "the API host name, e.g. api-XXXXXXXX.duosecurity.com (or duofederal.com)",
     "api_port": "the API port (default 443)",
     "api_timeout": "seconds for each call to Duo; 0 = no limit (default 10)",
-    "failmode": "safe (let users in when Duo cannot be reached; Duo's default) or secure",
+    "failmode": "safe (let users in when preauth cannot reach Duo at all; Duo's default) or secure",
     "port": "the UDP port (default 1812)",
     "interface": "the address to listen on (default: all)",
     "client_ip_attr": "the RADIUS attribute carrying the user's IP for Duo (default Calling-Station-Id)",
@@ -156,6 +157,7 @@ SERVER_OPTIONS = {
     "max_pushes_per_user_per_minute": "pushes and calls per user per minute before refusing more (default 3)",
     "reply_cache_seconds": "how long a reply is resent to retransmissions (default 30)",
     "push_wait_seconds": "longest wait for a push or call to be answered (default 75)",
+    "long_poll_grace_seconds": "how much longer than api_timeout a long-poll to Duo may take (default 65)",
 }
 SERVER_NUMBERED = ("radius_ip_", "radius_secret_", "exempt_username_")
 SERVER_NO_EFFECT = {
@@ -439,6 +441,7 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
         max_pushes_per_user_per_minute=opt("max_pushes_per_user_per_minute", lambda r, k: _int(r, k, 1, 1000), 3),
         reply_cache_seconds=opt("reply_cache_seconds", lambda r, k: _number(r, k, 0, 600), 30.0),
         push_wait_seconds=opt("push_wait_seconds", lambda r, k: _number(r, k, 5, 600), 75.0),
+        long_poll_grace_seconds=opt("long_poll_grace_seconds", lambda r, k: _number(r, k, 1, 300), 65.0),
         http_proxy=http_proxy,
         debug=debug,
         notices=tuple(notices),

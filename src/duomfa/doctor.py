@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from duomfa import radius
 from duomfa.config import ConfigError, ProxySettings, load_settings
-from duomfa.duo import DuoApiError, DuoClient, DuoUnavailable
+from duomfa.duo import DuoApiError, DuoClient, DuoFault
 from duomfa.proxy.secrets_source import (
     SecretsSourceError,
     SourceState,
@@ -128,18 +128,20 @@ async def check_secrets(settings: ProxySettings) -> tuple[Check, SourceState | N
 UNAVAILABLE_FIXES = {
     "dns": "check api_host / DNS: the name must resolve from this host (`getent hosts {host}`); copy api_host from "
            "the Duo Admin Panel",
-    "tls": "check ca_certs: the certificate is not trusted — leave ca_certs unset for Duo's own CA bundle; behind a "
-           "TLS-inspecting web proxy, put its CA in ca_certs",
+    "tls_verify": "check ca_certs: the certificate is not trusted — leave ca_certs unset for Duo's own CA bundle; "
+                  "behind a TLS-inspecting web proxy, put its CA in ca_certs",
+    "tls": "check api_host and api_port: what answers there does not speak TLS as Duo does",
     "connect": "check outbound HTTPS 443 / http_proxy: this host (on AWS, the proxies' security group, route and NAT "
                "gateway) must reach {host}:443, or set http_proxy_host and http_proxy_port",
     "timeout": "check outbound HTTPS 443 / http_proxy: nothing answered in time — a firewall that drops packets, a "
                "missing NAT gateway, or a web proxy that is needed (http_proxy_host)",
     "http_5xx": "Duo answered with a server error: see status.duo.com and try again",
     "bad_response": "something that is not Duo answered: check api_host and any web proxy in between",
+    "truncated": "Duo's answer broke off: check any web proxy or firewall in between, then try again",
 }
 
 
-def _unavailable(name: str, duo: DuoClient, exc: DuoUnavailable) -> Check:
+def _unavailable(name: str, duo: DuoClient, exc: DuoFault) -> Check:
     return Check(name, FAIL, f"{duo.api_host}: {exc.reason}: {exc.message}",
                  UNAVAILABLE_FIXES[exc.reason].format(host=duo.api_host))
 
@@ -149,7 +151,7 @@ async def check_duo_ping(duo: DuoClient) -> tuple[Check, float | None]:
     before, started = time.time(), time.perf_counter()
     try:
         duo_time = await duo.ping()
-    except DuoUnavailable as exc:
+    except DuoFault as exc:
         return _unavailable("duo-ping", duo, exc), None
     elapsed = time.perf_counter() - started
     skew = duo_time - (before + elapsed / 2)
@@ -182,7 +184,7 @@ async def check_duo_keys(duo: DuoClient, skew: float | None = None) -> Check:
             return Check("duo-keys", FAIL, f"ikey {duo.ikey}: {exc}", fix)
         return Check("duo-keys", FAIL, f"ikey {duo.ikey}: {exc}",
                      "see Duo's message; in the Duo Admin Panel the application must be an Auth API or RADIUS one")
-    except DuoUnavailable as exc:
+    except DuoFault as exc:
         return _unavailable("duo-keys", duo, exc)
     return Check("duo-keys", OK, f"Duo accepted ikey {duo.ikey} on /check")
 
@@ -268,14 +270,14 @@ async def local_checks(path: Path | None, environ: Mapping[str, str], *, probe: 
     secrets_check, state = await check_secrets(settings)
     checks.append(secrets_check)
     keys = duo_keys(settings, state)
-    if keys is None:
-        checks.append(Check("duo-keys", FAIL, "no Duo keys: ikey, skey and api_host are neither all in the "
-                            "configuration nor in the secret", "set ikey, skey and api_host in "
-                            "[radius_server_duo_only] (or DUOMFA_IKEY …), or in the secret's JSON"))
+    if isinstance(keys, str):
+        checks.append(Check("duo-keys", FAIL, f"{keys}; the proxy rejects every login that needs Duo",
+                            "set ikey, skey and api_host in [radius_server_duo_only] (or DUOMFA_IKEY …), or in the "
+                            "secret's JSON, copied from one application in the Duo Admin Panel"))
     else:
-        ikey, skey, api_host = keys
         try:
-            duo = DuoClient(ikey, skey.reveal(), api_host, ca_certs=settings.ca_certs, http_proxy=settings.http_proxy,
+            duo = DuoClient(keys.ikey, keys.skey.reveal(), keys.api_host, ca_certs=settings.ca_certs,
+                            http_proxy=settings.http_proxy,
                             api_timeout=min(settings.api_timeout or DUO_TIMEOUT_SECONDS, DUO_TIMEOUT_SECONDS),
                             rate_limit_retries=0)
         except ValueError as exc:

@@ -9,6 +9,7 @@ import string
 from conftest import Synthesized, principals, ref, statements
 from duomfa.config import load_settings
 from duomfa.infra.directory import LOOKUP_HANDLER_SOURCE
+from duomfa.infra.monitoring import LOG_ALARMS
 from duomfa.infra.secrets import RADIUS_SECRET_EXCLUDED_CHARACTERS
 
 
@@ -270,8 +271,8 @@ def test_alarms_reach_the_admins_encrypted_topic(variant):
     publishers = [p for s in policy if s["Effect"] == "Allow" for p in principals(s, "Service")]
     assert {"cloudwatch.amazonaws.com", "events.amazonaws.com"} <= set(publishers)
     alarms = variant.resources("AWS::CloudWatch::Alarm")
-    # the service's and the proxy log's six, and the control plane's
-    assert len(alarms) == 6 + len(variant.stack.control_plane.alarms)
+    # the service's two, the proxy log's, and the control plane's
+    assert len(alarms) == 2 + len(LOG_ALARMS) + len(variant.stack.control_plane.alarms)
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [ref(topic)]
 
@@ -294,6 +295,8 @@ def test_log_alarms_watch_the_proxy_s_json_events(variant):
     assert filters["DroppedPackets"]["MetricTransformations"][0]["MetricValue"] == "$.dropped"
     assert filters["DuoErrors"]["FilterPattern"] == '{ $.event = "duo_error" }'
     assert filters["SecretsSourceErrors"]["FilterPattern"] == '{ $.event = "secrets_source_error" }'
+    assert filters["DuoFaultAfterPreauth"]["FilterPattern"] == '{ $.event = "duo_fault_after_preauth" }'
+    assert filters["DuoKeysMissing"]["FilterPattern"] == '{ $.event = "duo_keys_missing" }'
     by_metric = {a["Properties"]["MetricName"]: a["Properties"]
                  for a in variant.resources("AWS::CloudWatch::Alarm").values()}
     fail_open = by_metric["FailOpen"]
@@ -301,6 +304,8 @@ def test_log_alarms_watch_the_proxy_s_json_events(variant):
     assert fail_open["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert fail_open["TreatMissingData"] == "notBreaching"
     assert by_metric["DroppedPackets"]["Threshold"] == 100 and by_metric["DuoErrors"]["Threshold"] == 1
+    for name in ("DuoFaultAfterPreauth", "DuoKeysMissing"):
+        assert (by_metric[name]["Threshold"], by_metric[name]["Period"]) == (1, 300)
 
 
 # --- image repository -----------------------------------------------------------------------------------------------

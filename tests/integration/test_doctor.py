@@ -71,7 +71,7 @@ def test_a_certificate_from_an_untrusted_ca_fails_as_tls(tmp_path, app):
     code, checks, _ = doctor(proxy_config(tmp_path / "authproxy.cfg", app, ca_cert=str(other.ca_cert)))
     assert code == 1
     assert checks["duo-ping"]["status"] == "fail"
-    assert checks["duo-ping"]["detail"].startswith(f"{app['api_host']}: tls: ")
+    assert checks["duo-ping"]["detail"].startswith(f"{app['api_host']}: tls_verify: ")
     assert checks["duo-ping"]["fix"].startswith("check ca_certs: the certificate is not trusted")
     assert "duo-keys" not in checks and "clock" not in checks  # nothing more to learn from a Duo we cannot reach
 

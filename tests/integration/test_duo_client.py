@@ -15,10 +15,11 @@ import pyotp
 import pytest
 from aiohttp import web
 
-from duomfa.duo import AuthResult, DuoApiError, DuoClient, DuoUnavailable
+from duomfa.duo import AuthResult, DuoApiError, DuoBadResponse, DuoClient, DuoUnavailable
 from duomfa.mfaservice.admin import Admin
 from duomfa.mfaservice.datadir import open_data_dir
 from duomfa.mfaservice.tls import ensure_ca
+from fake_duo import HOST_NAME, FakeResolver
 from support import MfaServer, free_port
 
 LONG_POLL = 1  # the service's longest /auth_status wait: keeps pending pushes cycling quickly
@@ -274,28 +275,50 @@ async def test_service_stopped_under_a_pooled_client_is_unavailable_connect(impa
             assert raised.value.reason == "connect"
 
 
-async def test_certificate_from_another_ca_is_unavailable_tls(app, tmp_path):
+async def test_certificate_from_another_ca_is_a_bad_response_tls_verify(app, tmp_path):
     other = open_data_dir(tmp_path / "other")
     ensure_ca(other)  # a CA of its own, like a second MFA service's
     other_ca_file = str(other.ca_cert)
     async with DuoClient(app["ikey"], app["skey"], app["api_host"], ca_certs=other_ca_file) as duo:
-        with pytest.raises(DuoUnavailable) as raised:
+        with pytest.raises(DuoBadResponse) as raised:
             await duo.ping()
-    assert raised.value.reason == "tls"
+    assert raised.value.reason == "tls_verify"
 
 
 async def test_duos_own_ca_bundle_does_not_trust_the_local_service(app):
     async with DuoClient(app["ikey"], app["skey"], app["api_host"]) as duo:
-        with pytest.raises(DuoUnavailable) as raised:
+        with pytest.raises(DuoBadResponse) as raised:
             await duo.check()
-    assert raised.value.reason == "tls"
+    assert raised.value.reason == "tls_verify"
 
 
-async def test_unresolvable_host_is_unavailable_dns(app):
-    async with DuoClient(app["ikey"], app["skey"], "duomfa-test.invalid", ca_certs=app["ca_cert"]) as duo:
+async def test_a_name_that_does_not_resolve_is_unavailable_dns(app):
+    resolver = FakeResolver()
+    resolver.failing = True  # the lookup fails as a DNS server's "no such name" would: no real DNS is asked
+    async with DuoClient(app["ikey"], app["skey"], f"{HOST_NAME}:443", ca_certs=app["ca_cert"],
+                         resolver=resolver) as duo:
         with pytest.raises(DuoUnavailable) as raised:
             await duo.preauth("alice")
     assert raised.value.reason == "dns"
+
+
+async def test_plain_http_where_https_is_expected_is_a_bad_response_tls(app):
+    async def plain_http(reader, writer):
+        await reader.read(1024)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(plain_http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with DuoClient(app["ikey"], app["skey"], f"127.0.0.1:{port}", ca_certs=app["ca_cert"]) as duo:
+            with pytest.raises(DuoBadResponse) as raised:
+                await duo.preauth("alice")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert raised.value.reason == "tls"
 
 
 # local stubs for what the MFA service does not do
@@ -449,15 +472,30 @@ async def test_http_500_is_unavailable_http_5xx(stub, app):
     assert (raised.value.reason, raised.value.http_status) == ("http_5xx", 500)
 
 
-async def test_an_answer_that_is_not_duos_json_is_unavailable_bad_response(stub, app):
+async def test_an_answer_that_is_not_duos_json_is_a_bad_response(stub, app):
     async def captive_portal(request):
         return web.Response(text="<html>Please log in to the Wi-Fi</html>", content_type="text/html")
 
     stub.handler = captive_portal
     async with stub_client(stub, app) as duo:
-        with pytest.raises(DuoUnavailable) as raised:
+        with pytest.raises(DuoBadResponse) as raised:
             await duo.preauth("alice")
     assert raised.value.reason == "bad_response"
+
+
+async def test_an_answer_that_breaks_off_is_truncated(stub, app):
+    async def half_an_answer(request):
+        response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "500"})
+        await response.prepare(request)
+        await response.write(b'{"stat": "OK", "response": {"result": "al')
+        request.transport.close()
+        return response
+
+    stub.handler = half_an_answer
+    async with stub_client(stub, app) as duo:
+        with pytest.raises(DuoBadResponse) as raised:
+            await duo.auth("passcode", "alice", passcode="123456")
+    assert raised.value.reason == "truncated"
 
 
 async def test_rate_limited_twice_then_answered_succeeds_after_backing_off(stub, app):

@@ -1,119 +1,97 @@
-"""When Duo cannot be reached, failmode decides; when Duo refuses the request (4xx), nobody gets in."""
+"""The fail-safe rule end to end: FreeRADIUS's radclient → `duomfa proxy` (UDP) → a Duo that misbehaves on demand
+(HTTPS), for a representative set of the rule table's cells; and the attack the rule closes — a push left pending
+while the MFA service restarts — against the real local MFA service."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
 import threading
+import time
+import urllib.error
+import urllib.request
 
 import pytest
-from aiohttp import web
 
-from support import ProxyProcess, duomfa_json, free_port, proxy_config, radclient
+from fake_duo import PASSCODE, Certificates, FaultyDuo
+from support import MfaServer, ProxyProcess, duomfa_json, free_port, proxy_config, radclient
 
 SECRET = "faults-secret"
-
-
-class DuoStub:
-    """An HTTPS server that misbehaves on demand, with a certificate from a local MFA service data directory."""
-
-    def __init__(self, data_dir):
-        self.mode = "500"
-        self.port = free_port()
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.load_cert_chain(data_dir / "tls" / "server.pem", data_dir / "tls" / "server.key")
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        if self.mode == "slow":
-            await asyncio.sleep(10)
-        if self.mode == "500":
-            return web.Response(status=500, text="internal error")
-        if self.mode == "401":
-            return web.json_response({"stat": "FAIL", "code": 40103,
-                                      "message": "Invalid signature in request credentials"}, status=401)
-        return web.json_response({"stat": "OK", "response": {"time": 0}})
-
-    def run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        self.loop.run_until_complete(runner.setup())
-        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=self.context).start())
-        self.ready.set()
-        self.loop.run_forever()
-
-    def start(self) -> "DuoStub":
-        threading.Thread(target=self.run, daemon=True).start()
-        self.ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+FAST_DUO = "long_poll_grace_seconds = 1\npush_wait_seconds = 20\nmax_pushes_per_user_per_minute = 1000\n"
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
-    app = duomfa_json("mfa", "app", "add", "faults", "--data", str(root / "mfa"))
-    from duomfa.mfaservice.datadir import open_data_dir
-    from duomfa.mfaservice.tls import ensure_server_cert, server_names
-
-    ensure_server_cert(open_data_dir(root / "mfa"), server_names("127.0.0.1"))
-    stub = DuoStub(root / "mfa").start()
-    nothing = free_port()  # nobody listens here: "connection refused"
+    certificates = Certificates.make(root / "tls")
+    fake = FaultyDuo(certificates).start_in_thread()
+    app = {"ikey": "DI" + "F" * 18, "skey": "k" * 40}
     proxies = {}
-    for target, port in (("stub", stub.port), ("nothing", nothing)):
+    for target, api_host in (("fake", fake.address), ("nothing", f"127.0.0.1:{free_port()}")):
         for failmode in ("safe", "secure"):
-            config = proxy_config(root / f"{target}-{failmode}.cfg", app, secret=SECRET,
-                                  api_host=f"127.0.0.1:{port}", extra=f"failmode = {failmode}")
+            config = proxy_config(root / f"{target}-{failmode}.cfg", app, secret=SECRET, api_host=api_host,
+                                  ca_cert=certificates.ca_file, api_timeout=1,
+                                  extra=f"failmode = {failmode}\n{FAST_DUO}")
             proxies[target, failmode] = ProxyProcess(config).start()
-    yield stub, proxies, app
+    yield fake, proxies, app
     for proxy in proxies.values():
         proxy.stop()
-    stub.stop()
+    fake.stop_thread()
 
 
-def login(proxy):
-    return radclient(proxy.port, SECRET, 'User-Name = "alice"\nUser-Password = "123456"\n', timeout=8, retries=1)
+def login(proxy, factor=PASSCODE, username="alice"):
+    return radclient(proxy.port, SECRET, f'User-Name = "{username}"\nUser-Password = "{factor}"\n', timeout=15,
+                     retries=1)
 
 
-@pytest.mark.parametrize("fault, target", [("stopped", "nothing"), ("slow", "stub"), ("500", "stub")])
-@pytest.mark.parametrize("failmode, expected", [("safe", "Access-Accept"), ("secure", "Access-Reject")])
-def test_duo_unreachable_follows_failmode(setup, fault, target, failmode, expected):
-    stub, proxies, _ = setup
-    stub.mode = fault if target == "stub" else "500"
-    proxy = proxies[target, failmode]
+def answer(result) -> str:
+    for code in ("Access-Accept", "Access-Reject"):
+        if f"Received {code}" in result.stdout:
+            return code
+    raise AssertionError(f"no answer:\n{result.stdout}\n{result.stderr}")
+
+
+@pytest.mark.parametrize("factor, phase, fault, failmode, expected", [
+    # before Duo asked for a factor, an unreachable Duo follows failmode …
+    ("123456", "preauth", "500", "safe", "Access-Accept"),
+    ("123456", "preauth", "500", "secure", "Access-Reject"),
+    ("push", "preauth", "timeout", "safe", "Access-Accept"),
+    # … an answer that is not Duo's never does
+    ("123456", "preauth", "302", "safe", "Access-Reject"),
+    ("push", "preauth", "200_html", "safe", "Access-Reject"),
+    ("123456", "preauth", "untrusted_cert", "safe", "Access-Reject"),
+    # after it asked, nothing lets anyone in
+    ("123456", "auth", "500", "safe", "Access-Reject"),
+    ("123456", "auth", "reset", "safe", "Access-Reject"),
+    ("push", "auth", "200_json", "safe", "Access-Reject"),
+    ("push", "auth_status", "timeout", "safe", "Access-Reject"),
+    ("push", "auth_status", "502_html", "safe", "Access-Reject"),
+    ("push", "auth_status", "refused", "safe", "Access-Reject"),
+    ("push", "auth_status", "unknown_result", "safe", "Access-Reject"),
+    ("push", "auth", "401", "safe", "Access-Reject"),
+])
+def test_rule_table_end_to_end(setup, factor, phase, fault, failmode, expected):
+    fake, proxies, _ = setup
+    proxy = proxies["fake", failmode]
+    fake.reset_from_another_thread({phase: fault})
     opened_before = proxy.metric("duomfa_fail_open_total")
-    result = login(proxy)
-    assert f"Received {expected}" in result.stdout, result.stdout + result.stderr
-    opened = proxy.metric("duomfa_fail_open_total") - opened_before
-    assert opened == (1 if failmode == "safe" else 0)
+    assert answer(login(proxy, factor)) == expected
+    assert proxy.metric("duomfa_fail_open_total") - opened_before == (1 if expected == "Access-Accept" else 0)
+    if phase != "preauth" and fault != "401":
+        faulted = [r for r in proxy.records("duo_fault_after_preauth") if r["endpoint"] == phase]
+        assert faulted and faulted[-1]["level"] == "ERROR" and faulted[-1]["username"] == "alice"
+
+
+@pytest.mark.parametrize("failmode, expected", [("safe", "Access-Accept"), ("secure", "Access-Reject")])
+def test_nothing_listening_at_preauth_follows_failmode(setup, failmode, expected):
+    _, proxies, _ = setup
+    proxy = proxies["nothing", failmode]
+    assert answer(login(proxy)) == expected
     if failmode == "safe":
         warnings = [r for r in proxy.records("fail_open") if r["level"] == "WARNING"]
         assert warnings and warnings[-1]["username"] == "alice"
 
 
-@pytest.mark.parametrize("failmode", ["safe", "secure"])
-def test_duo_refusing_the_keys_never_fails_open(setup, failmode):
-    stub, proxies, _ = setup
-    stub.mode = "401"
-    proxy = proxies["stub", failmode]
-    opened_before = proxy.metric("duomfa_fail_open_total")
-    result = login(proxy)
-    assert "Received Access-Reject" in result.stdout
-    assert proxy.metric("duomfa_fail_open_total") == opened_before
-    errors = proxy.records("duo_error")
-    assert errors and errors[-1]["http_status"] == 401
-
-
 def test_readyz_says_whether_duo_answers(setup):
-    import urllib.error
-    import urllib.request
-
     _, proxies, _ = setup
     for failmode, status in (("safe", 200), ("secure", 503)):
         proxy = proxies["nothing", failmode]
@@ -131,4 +109,31 @@ def test_no_log_holds_the_shared_secret_or_skey(setup):
     _, proxies, app = setup
     for proxy in proxies.values():
         text = "".join(proxy.output)
-        assert SECRET not in text and app["skey"] not in text and "123456" not in text
+        assert SECRET not in text and app["skey"] not in text and PASSCODE not in text
+
+
+def test_a_pending_push_when_the_mfa_service_restarts_is_rejected(tmp_path):
+    """The reported attack: the push is never approved; the MFA service goes away while it is pending."""
+    server = MfaServer(tmp_path / "mfa", "--push-timeout", "60").start()
+    app = duomfa_json("mfa", "app", "add", "restart", "--data", str(server.data))
+    server.admin("user", "add", "alice", "--push")
+    config = proxy_config(tmp_path / "proxy.cfg", app, secret=SECRET, api_timeout=1,
+                          extra="failmode = safe\n" + FAST_DUO)
+    proxy = ProxyProcess(config).start()
+    try:
+        outcome = {}
+        attempt = threading.Thread(target=lambda: outcome.update(result=login(proxy, "push")))
+        attempt.start()
+        give_up = time.monotonic() + 15
+        while proxy.metric("duomfa_pending_pushes") < 1:
+            assert time.monotonic() < give_up, "the push never went out:\n" + "".join(proxy.output[-20:])
+            time.sleep(0.1)
+        server.stop()  # the long-poll for the pending push breaks; nobody approved anything
+        attempt.join(30)
+        assert answer(outcome["result"]) == "Access-Reject"
+        assert proxy.metric("duomfa_fail_open_total") == 0
+        [faulted] = proxy.records("duo_fault_after_preauth")
+        assert faulted["endpoint"] == "auth_status" and faulted["fault"] in ("connect", "truncated"), faulted
+    finally:
+        proxy.stop()
+        server.stop()

@@ -13,21 +13,22 @@ import aiohttp
 import duo_client
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
-from duomfa.duo import DuoApiError, DuoClient, DuoDevice, DuoUnavailable
-from duomfa.duo.client import (decode_response, parse_auth, parse_preauth, parse_time, sign_call, split_api_host,
-                               tls_context, unavailable_from)
+from duomfa.duo import DuoApiError, DuoBadResponse, DuoClient, DuoDevice, DuoFault, DuoUnavailable
+from duomfa.duo.client import (decode_response, fault_from, parse_auth, parse_preauth, parse_time, sign_call,
+                               split_api_host, tls_context)
 
 IKEY = "DIXXXXXXXXXXXXXXXXXX"
 SKEY = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef"
+INFO = aiohttp.RequestInfo(URL("https://api-xxxx.duosecurity.com/auth/v2/auth"), "POST", CIMultiDictProxy(CIMultiDict()),
+                          URL("https://api-xxxx.duosecurity.com/auth/v2/auth"))
 KEY = ConnectionKey("api-xxxx.duosecurity.com", 443, True, True, None, None, None)
 
 
 @pytest.mark.parametrize("failure, reason", [
-    (aiohttp.ClientConnectorCertificateError(KEY, ssl.SSLCertVerificationError(1, "certificate verify failed")),
-     "tls"),
-    (aiohttp.ClientConnectorSSLError(KEY, ssl.SSLError(1, "wrong version number")), "tls"),
-    (ssl.SSLError(1, "tlsv1 alert"), "tls"),
+    # Duo could not be reached: the only faults failmode may act on (and only at preauth)
     (asyncio.TimeoutError(), "timeout"),
     (aiohttp.ConnectionTimeoutError("Connection timeout"), "timeout"),
     (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), "timeout"),
@@ -38,13 +39,37 @@ KEY = ConnectionKey("api-xxxx.duosecurity.com", 443, True, True, None, None, Non
     (aiohttp.ClientProxyConnectionError(KEY, ConnectionRefusedError(111, "Connection refused")), "connect"),
     (aiohttp.ServerDisconnectedError(), "connect"),
     (aiohttp.ClientOSError(104, "Connection reset by peer"), "connect"),
-    (aiohttp.ClientPayloadError("Response payload is not completed"), "connect"),
+    (aiohttp.ClientHttpProxyError(INFO, (), status=502, message="Bad Gateway"), "http_5xx"),
 ])
-def test_transport_failures_map_to_a_reason(failure, reason):
-    error = unavailable_from(failure, "preauth")
+def test_failures_before_any_reply_are_unavailable(failure, reason):
+    error = fault_from(failure, "preauth")
     assert isinstance(error, DuoUnavailable)
     assert (error.reason, error.endpoint) == (reason, "preauth")
     assert reason in str(error) and "preauth" in str(error)
+
+
+@pytest.mark.parametrize("failure, reason", [
+    # a certificate that does not verify is an impostor or an intercepting proxy, never "Duo is down"
+    (aiohttp.ClientConnectorCertificateError(KEY, ssl.SSLCertVerificationError(1, "certificate verify failed")),
+     "tls_verify"),
+    (ssl.SSLCertVerificationError(1, "hostname mismatch"), "tls_verify"),
+    (aiohttp.ClientConnectorSSLError(KEY, ssl.SSLError(1, "wrong version number")), "tls"),
+    (ssl.SSLError(1, "tlsv1 alert"), "tls"),
+    (aiohttp.ClientPayloadError("Response payload is not completed"), "truncated"),
+    (aiohttp.ClientResponseError(INFO, (), status=400, message="Invalid constant string"), "bad_response"),
+    (aiohttp.ClientHttpProxyError(INFO, (), status=407, message="Proxy Authentication Required"), "bad_response"),
+])
+def test_answers_that_cannot_be_trusted_are_bad_responses(failure, reason):
+    error = fault_from(failure, "auth")
+    assert isinstance(error, DuoBadResponse) and not isinstance(error, DuoUnavailable)
+    assert (error.reason, error.endpoint) == (reason, "auth")
+
+
+@pytest.mark.parametrize("failure", [aiohttp.ServerDisconnectedError(), aiohttp.ClientOSError(104, "reset"),
+                                     asyncio.TimeoutError()])
+def test_a_reply_that_breaks_off_is_truncated_not_unavailable(failure):
+    error = fault_from(failure, "auth_status", replied=True)
+    assert isinstance(error, DuoBadResponse) and error.reason == "truncated"
 
 
 def envelope(response) -> bytes:
@@ -76,7 +101,7 @@ def test_5xx_is_unavailable_whatever_the_body(status, body):
     (204, b""),
 ])
 def test_anything_but_duos_json_is_a_bad_response(status, body):
-    with pytest.raises(DuoUnavailable) as raised:
+    with pytest.raises(DuoBadResponse) as raised:
         decode_response(status, "Whatever", body)
     assert raised.value.reason == "bad_response"
 
@@ -98,10 +123,12 @@ def test_4xx_that_is_not_duos_json_is_still_an_api_error_never_unavailable():
     assert (raised.value.http_status, raised.value.code, raised.value.message) == (404, None, "Not Found")
 
 
-def test_api_error_and_unavailable_are_both_duo_errors_but_distinct():
-    assert not issubclass(DuoApiError, DuoUnavailable) and not issubclass(DuoUnavailable, DuoApiError)
-    with pytest.raises(ValueError):
-        DuoUnavailable("flaky", "not a reason the proxy knows")
+def test_api_error_unavailable_and_bad_response_are_distinct():
+    assert not issubclass(DuoApiError, DuoFault) and not issubclass(DuoUnavailable, DuoApiError)
+    assert not issubclass(DuoBadResponse, DuoUnavailable) and not issubclass(DuoUnavailable, DuoBadResponse)
+    for kind, reason in ((DuoUnavailable, "flaky"), (DuoUnavailable, "bad_response"), (DuoBadResponse, "timeout")):
+        with pytest.raises(ValueError):
+            kind(reason, "not a reason this kind has")
 
 
 def test_preauth_reads_phones_and_minimal_token_entries():
@@ -129,10 +156,12 @@ def test_preauth_reads_phones_and_minimal_token_entries():
     {"result": "auth", "devices": "DP123"},
     {"result": "auth", "devices": [{"name": "no id"}]},
     {"result": "auth", "devices": [{"device": "DP1", "capabilities": "push"}]},
+    {"result": "maybe", "status_msg": "an answer Duo never gives"},
+    {"result": "waiting", "status_msg": "not a preauth answer"},
     "auth",
 ])
 def test_malformed_preauth_is_a_bad_response(response):
-    with pytest.raises(DuoUnavailable) as raised:
+    with pytest.raises(DuoBadResponse) as raised:
         parse_preauth(response)
     assert raised.value.reason == "bad_response"
 
@@ -141,11 +170,15 @@ def test_auth_and_time_answers_are_checked():
     assert parse_auth({"result": "deny", "status": "timeout", "status_msg": "Login timed out."}, "auth_status",
                       "tx").status == "timeout"
     assert parse_time({"time": 1700000000}, "check") == 1700000000
+    assert parse_auth({"result": "waiting", "status": "pushed", "status_msg": "Pushed"}, "auth_status", "tx",
+                      may_wait=True).waiting
     for bad in ({"time": "1700000000"}, {"time": True}, {}, None):
-        with pytest.raises(DuoUnavailable):
+        with pytest.raises(DuoBadResponse):
             parse_time(bad, "check")
-    with pytest.raises(DuoUnavailable):
-        parse_auth({"status": "allow"}, "auth", None)
+    for answer, may_wait in (({"status": "allow"}, False), ({"result": "waiting"}, False),
+                             ({"result": "allowed"}, True), ({"result": "ALLOW"}, True)):
+        with pytest.raises(DuoBadResponse):  # only "allow" lets anyone in: anything like it is not Duo
+            parse_auth(answer, "auth", None, may_wait=may_wait)
 
 
 @pytest.mark.parametrize("api_host, signed, netloc", [

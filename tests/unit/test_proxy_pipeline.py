@@ -14,7 +14,7 @@ from duomfa.config import ProxySettings, RadiusClient, Secret, parse_networks
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 from duomfa.proxy.metrics import ProxyMetrics
-from duomfa.proxy.pipeline import Pipeline, parse_factor
+from duomfa.proxy.pipeline import Drop, Pending, Pipeline, parse_factor
 
 A = radius.constants
 CLIENT = ("10.0.0.5", 40000)
@@ -69,17 +69,17 @@ def test_exempt_user_is_accepted_at_once_with_message_authenticator_first():
 def test_unknown_client_is_dropped_silently_and_counted():
     pipeline, _ = make_pipeline()
     data, _ = access_request("svc-exempt")
-    assert pipeline.receive(data, ("10.9.9.9", 1)) is None
+    assert pipeline.receive(data, ("10.9.9.9", 1)) == Drop("unknown_client")
     assert drops(pipeline, "unknown_client") == 1
 
 
 def test_bad_message_authenticator_and_wrong_secret_are_dropped():
     pipeline, _ = make_pipeline()
     data, _ = access_request("svc-exempt", secret=b"someone-else")
-    assert pipeline.receive(data, CLIENT) is None
+    assert pipeline.receive(data, CLIENT) == Drop("bad_message_authenticator")
     assert drops(pipeline, "bad_message_authenticator") == 1
     data, _ = access_request("alice", "push", secret=b"someone-else", ma=False)
-    assert pipeline.receive(data, CLIENT) is None
+    assert pipeline.receive(data, CLIENT) == Drop("bad_secret")
     assert drops(pipeline, "bad_secret") == 1
 
 
@@ -89,9 +89,9 @@ def test_bad_message_authenticator_and_wrong_secret_are_dropped():
 def test_message_authenticator_policy(mode, first_with_ma, answered):
     pipeline, _ = make_pipeline(require_ma=mode)
     if first_with_ma:
-        assert pipeline.receive(access_request("svc-exempt", ma=True)[0], CLIENT) is not None
+        assert isinstance(pipeline.receive(access_request("svc-exempt", ma=True)[0], CLIENT), bytes)
     outcome = pipeline.receive(access_request("svc-exempt", ma=False)[0], CLIENT)
-    assert (outcome is not None) == answered
+    assert isinstance(outcome, bytes) == answered
 
 
 def test_each_reply_is_signed_with_the_secret_that_signed_the_request():
@@ -103,7 +103,7 @@ def test_each_reply_is_signed_with_the_secret_that_signed_the_request():
     labels = [line["secret_version"] for line in log_lines(stream, pipeline)]
     assert labels == ["AWSCURRENT", "AWSPENDING", "AWSCURRENT", "AWSPENDING"]
     data, _ = access_request("svc-exempt", "push", secret=b"third-secret", ma=False)
-    assert pipeline.receive(data, CLIENT) is None
+    assert pipeline.receive(data, CLIENT) == Drop("bad_secret")
 
 
 def test_status_server_is_answered_and_needs_a_message_authenticator():
@@ -113,7 +113,7 @@ def test_status_server_is_answered_and_needs_a_message_authenticator():
     reply = pipeline.receive(data, CLIENT)
     assert radius.verify_reply(reply, authenticator, CURRENT).code == A.ACCESS_ACCEPT
     bare = struct.pack("!BBH", A.STATUS_SERVER, 2, 20) + authenticator  # RFC 5997 forbids this; a client may not
-    assert pipeline.receive(bare, CLIENT) is None
+    assert pipeline.receive(bare, CLIENT) == Drop("missing_message_authenticator")
     assert drops(pipeline, "missing_message_authenticator") == 1
 
 
@@ -156,7 +156,8 @@ async def test_retransmission_in_flight_joins_the_first_copy():
     data, authenticator = access_request("alice", "push")
     first = pipeline.receive(data, CLIENT)
     second = pipeline.receive(data, CLIENT)
-    replies = await asyncio.gather(first, second)
+    assert isinstance(first, Pending) and isinstance(second, Pending)
+    replies = await asyncio.gather(first.reply, second.reply)
     assert len(calls) == 1
     assert replies[0] == replies[1]
     assert radius.verify_reply(replies[0], authenticator, CURRENT).code == A.ACCESS_ACCEPT
@@ -193,6 +194,7 @@ async def test_stats_line_counts_what_happened_in_the_interval():
 
     class Proxy:
         duo_reachable = True
+        duo_keys_problem = None
 
     proxy = Proxy()
     proxy.pipeline, proxy.log = pipeline, pipeline.log
@@ -216,7 +218,7 @@ def test_status_server_only_clients_can_probe_but_never_log_in():
     authenticator = radius.new_request_authenticator()
     probe = radius.encode_request(A.STATUS_SERVER, 1, authenticator, [], CURRENT)
     assert radius.verify_reply(pipeline.receive(probe, ("10.0.9.9", 5)), authenticator, CURRENT).code == A.ACCESS_ACCEPT
-    assert pipeline.receive(access_request("svc-exempt")[0], ("10.0.9.9", 5)) is None
+    assert pipeline.receive(access_request("svc-exempt")[0], ("10.0.9.9", 5)) == Drop("unknown_client")
     assert drops(pipeline, "unknown_client") == 1
     assert isinstance(pipeline.receive(access_request("svc-exempt")[0], CLIENT), bytes)  # the /24 is a login client
 
@@ -241,5 +243,5 @@ def test_draining_takes_nothing_new_but_still_answers_retransmissions():
     first = pipeline.receive(answered, CLIENT)
     pipeline.draining = True
     assert pipeline.receive(answered, CLIENT) == first  # a retry of what was answered: the same reply
-    assert pipeline.receive(access_request("svc-exempt", identifier=8)[0], CLIENT) is None
+    assert pipeline.receive(access_request("svc-exempt", identifier=8)[0], CLIENT) == Drop("shutting_down")
     assert drops(pipeline, "shutting_down") == 1

@@ -1,12 +1,11 @@
-"""Whatever arrives, the pipeline answers, stays silent, or hands back a coroutine: it never raises."""
+"""Whatever arrives, the pipeline answers, drops it, or hands back a pending reply: it never raises."""
 
 from __future__ import annotations
-
-import inspect
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from duomfa.proxy.pipeline import Drop, Pending
 from radius_mutations import base_request, fuzz_datagrams, mutate, resign
 from test_proxy_pipeline import CLIENT, CURRENT, make_pipeline
 
@@ -16,9 +15,9 @@ from test_proxy_pipeline import CLIENT, CURRENT, make_pipeline
 def test_random_bytes_never_raise(data):
     pipeline, _ = make_pipeline()
     outcome = pipeline.receive(data, CLIENT)
-    assert outcome is None or isinstance(outcome, bytes) or inspect.isawaitable(outcome)
-    if inspect.isawaitable(outcome):
-        outcome.close()
+    assert isinstance(outcome, (bytes, Drop, Pending))
+    if isinstance(outcome, Pending):
+        outcome.reply.close()
 
 
 async def test_mutated_requests_with_valid_message_authenticators_never_raise():
@@ -27,13 +26,13 @@ async def test_mutated_requests_with_valid_message_authenticators_never_raise():
     for datagram in fuzz_datagrams(seed=7, count=6000, secret=CURRENT,
                                    usernames=[b"svc-exempt", b"alice", b"\xff\xfe", b""]):
         outcome = pipeline.receive(datagram, CLIENT)
-        if outcome is None:
+        if isinstance(outcome, Drop):
             dropped += 1
         elif isinstance(outcome, bytes):
             answered += 1
         else:
             pending += 1
-            assert (await outcome) is not None  # no Duo configured: rejected, never an exception
+            assert (await outcome.reply) is not None  # no Duo configured: rejected, never an exception
     assert pipeline.metrics.drops["internal_error"]._value.get() == 0
     assert answered > 100 and dropped > 1000 and pending > 10, (answered, dropped, pending)
 

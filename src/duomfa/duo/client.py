@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from duo_client.client import DEFAULT_CA_CERTS, normalize_params, sign
 from yarl import URL
 
 from duomfa import __version__
-from duomfa.duo.errors import DuoApiError, DuoBusy, DuoUnavailable
+from duomfa.duo.errors import DuoApiError, DuoBadResponse, DuoBusy, DuoFault, DuoUnavailable
 from duomfa.duo.results import AuthResult, DuoDevice, PreauthResult
 from duomfa.secret import Secret
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 SIG_VERSION = 5  # duo_client 5.7's default: JSON body for POST, query for GET
 LONG_POLL_GRACE_SECONDS = 65.0  # Duo holds a push or call for 60 s; a long-poll answers within that
+PREAUTH_RESULTS = frozenset({"allow", "auth", "deny", "enroll"})
+DECIDED_RESULTS = frozenset({"allow", "deny"})  # /auth (synchronous) and a finished /auth_status
 OUT_OF_BAND_FACTORS = frozenset({"auto", "push", "phone"})  # a synchronous auth with these waits for a person
 TIMEOUT_STATUS_MSG = "Login timed out."  # Duo's own text for an unanswered push
 MIN_POLL_INTERVAL = 0.5  # seconds between auth_status calls, should Duo answer "waiting" without long-polling
@@ -95,26 +98,36 @@ def tls_context(ca_certs: str | None) -> ssl.SSLContext:
     return context
 
 
-def unavailable_from(exc: BaseException, endpoint: str | None = None) -> DuoUnavailable:
-    """The DuoUnavailable a transport failure stands for."""
-    if isinstance(exc, (ssl.SSLError, ssl.CertificateError, aiohttp.ClientSSLError)):
-        reason = "tls"
-    elif isinstance(exc, asyncio.TimeoutError):  # aiohttp's ServerTimeoutError is one too
-        reason = "timeout"
-    elif isinstance(exc, (aiohttp.ClientConnectorDNSError, socket.gaierror)) or (
-            isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, socket.gaierror)):
-        reason = "dns"
-    else:
-        reason = "connect"
+def fault_from(exc: BaseException, endpoint: str | None = None, *, replied: bool = False) -> DuoFault:
+    """The DuoFault a transport failure stands for. `replied`: the status line had already arrived, so whatever
+    broke afterwards broke Duo's answer, not the way to Duo."""
     detail = str(exc)
     message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    if reason == "timeout" and not detail:
-        message = "no answer in time"
-    return DuoUnavailable(reason, message, endpoint=endpoint)
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError)):
+        return DuoBadResponse("tls_verify", message, endpoint=endpoint)
+    if isinstance(exc, (ssl.SSLError, aiohttp.ClientSSLError)):
+        return DuoBadResponse("tls", message, endpoint=endpoint)
+    if replied or isinstance(exc, aiohttp.ClientPayloadError):
+        return DuoBadResponse("truncated", f"the answer broke off: {message}", endpoint=endpoint)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):  # the web proxy answered CONNECT with an error
+        if exc.status >= 500:  # the proxy could not reach Duo
+            return DuoUnavailable("http_5xx", f"web proxy: HTTP {exc.status} {exc.message}", endpoint=endpoint,
+                                  http_status=exc.status)
+        return DuoBadResponse("bad_response", f"web proxy: HTTP {exc.status} {exc.message}", endpoint=endpoint,
+                              http_status=exc.status)
+    if isinstance(exc, aiohttp.ClientResponseError):  # something answered, but not in HTTP Duo would speak
+        return DuoBadResponse("bad_response", message, endpoint=endpoint)
+    if isinstance(exc, asyncio.TimeoutError):  # aiohttp's ServerTimeoutError is one too
+        return DuoUnavailable("timeout", message if detail else "no answer in time", endpoint=endpoint)
+    if isinstance(exc, (aiohttp.ClientConnectorDNSError, socket.gaierror)) or (
+            isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, socket.gaierror)):
+        return DuoUnavailable("dns", message, endpoint=endpoint)
+    return DuoUnavailable("connect", message, endpoint=endpoint)
 
 
 def decode_response(status: int, reason: str | None, body: bytes, endpoint: str | None = None) -> Any:
-    """The `response` member of Duo's envelope; DuoApiError for a 4xx, DuoUnavailable for anything not Duo."""
+    """The `response` member of Duo's envelope. DuoUnavailable for a 5xx, DuoApiError for a 4xx, DuoBadResponse
+    for anything else that is not Duo's JSON."""
     if status >= 500:
         raise DuoUnavailable("http_5xx", f"HTTP {status} {reason or ''}".rstrip(), endpoint=endpoint,
                              http_status=status)
@@ -132,16 +145,16 @@ def decode_response(status: int, reason: str | None, body: bytes, endpoint: str 
         raise DuoApiError(status, None, reason or f"HTTP {status}", "the answer is not Duo's JSON",
                           endpoint=endpoint)
     if status != 200:
-        raise DuoUnavailable("bad_response", f"unexpected HTTP {status} {reason or ''}".rstrip(), endpoint=endpoint,
+        raise DuoBadResponse("bad_response", f"unexpected HTTP {status} {reason or ''}".rstrip(), endpoint=endpoint,
                              http_status=status)
     if not isinstance(document, dict) or document.get("stat") != "OK" or "response" not in document:
-        raise DuoUnavailable("bad_response", "the answer is not Duo's JSON envelope", endpoint=endpoint,
+        raise DuoBadResponse("bad_response", "the answer is not Duo's JSON envelope", endpoint=endpoint,
                              http_status=status)
     return document["response"]
 
 
-def _bad(endpoint: str, what: str) -> DuoUnavailable:
-    return DuoUnavailable("bad_response", what, endpoint=endpoint, http_status=200)
+def _bad(endpoint: str, what: str) -> DuoBadResponse:
+    return DuoBadResponse("bad_response", what, endpoint=endpoint, http_status=200)
 
 
 def _text(response: Mapping[str, Any], name: str, endpoint: str, default: str | None = None) -> str:
@@ -179,18 +192,24 @@ def parse_preauth(response: Any, endpoint: str = "preauth") -> PreauthResult:
     if not isinstance(devices, list):
         raise _bad(endpoint, "'devices' is not a list")
     portal = response.get("enroll_portal_url")
+    result = _text(response, "result", endpoint)
+    if result not in PREAUTH_RESULTS:
+        raise _bad(endpoint, f"unknown result {result[:40]!r}")
     return PreauthResult(
-        result=_text(response, "result", endpoint), status_msg=_text(response, "status_msg", endpoint, ""),
+        result=result, status_msg=_text(response, "status_msg", endpoint, ""),
         devices=tuple(parse_device(entry, endpoint) for entry in devices),
         enroll_portal_url=portal if isinstance(portal, str) else None,
     )
 
 
-def parse_auth(response: Any, endpoint: str, txid: str | None) -> AuthResult:
-    """A decided (or still waiting) authentication: /auth's synchronous answer or /auth_status's."""
+def parse_auth(response: Any, endpoint: str, txid: str | None, *, may_wait: bool = False) -> AuthResult:
+    """A decided authentication (/auth's synchronous answer), or one that may still be waiting (/auth_status's)."""
     if not isinstance(response, dict):
         raise _bad(endpoint, "the response is not an object")
-    return AuthResult(result=_text(response, "result", endpoint), status=_text(response, "status", endpoint, ""),
+    result = _text(response, "result", endpoint)
+    if result not in DECIDED_RESULTS and not (may_wait and result == "waiting"):
+        raise _bad(endpoint, f"unknown result {result[:40]!r}")
+    return AuthResult(result=result, status=_text(response, "status", endpoint, ""),
                       status_msg=_text(response, "status_msg", endpoint, ""), txid=txid)
 
 
@@ -217,12 +236,16 @@ class DuoClient:
                  api_timeout: float | None = 10.0, http_proxy: str | None = None,
                  user_agent: str = f"duomfa/{__version__}", max_connections: int = 100,
                  max_long_polls: int = 1000, on_response: ResponseObserver | None = None,
-                 rate_limit_retries: int = 3, rate_limit_backoff: float = 1.0):
-        """`api_timeout` bounds each ordinary request (None or 0: no limit); long-polls get api_timeout + 65 s.
+                 rate_limit_retries: int = 3, rate_limit_backoff: float = 1.0,
+                 long_poll_grace: float = LONG_POLL_GRACE_SECONDS,
+                 resolver: AbstractResolver | None = None):
+        """`api_timeout` bounds each ordinary request (None or 0: no limit); long-polls get api_timeout +
+        `long_poll_grace` (65 s: Duo holds a long-poll for up to 60 s).
         `max_connections` is the pool for ordinary calls; up to `max_long_polls` more connections carry
         long-polls, and long-polls beyond that queue without counting against any timeout.
         A 429 is retried `rate_limit_retries` times after rate_limit_backoff × 1, 2, 4 … s (+ jitter, each
-        wait ≤ 8 s, all of them together ≤ api_timeout)."""
+        wait ≤ 8 s, all of them together ≤ api_timeout).
+        `resolver` replaces the system's name lookups and is asked for every new connection (no DNS cache)."""
         if max_connections < 1 or max_long_polls < 1:
             raise ValueError("max_connections and max_long_polls must be at least 1")
         self._ikey = ikey
@@ -234,7 +257,8 @@ class DuoClient:
         self._api_timeout = api_timeout or None
         self._timeout = aiohttp.ClientTimeout(total=self._api_timeout)
         self._long_timeout = aiohttp.ClientTimeout(
-            total=self._api_timeout + LONG_POLL_GRACE_SECONDS if self._api_timeout else None)
+            total=self._api_timeout + long_poll_grace if self._api_timeout else None)
+        self._resolver = resolver
         if http_proxy and "://" not in http_proxy:
             http_proxy = f"http://{http_proxy}"
         self._http_proxy = http_proxy or None
@@ -281,8 +305,11 @@ class DuoClient:
         loop = asyncio.get_running_loop()
         if self._session is None:
             # limit = both shares: long-polls hold at most max_long_polls, so ordinary calls always find room
+            extra: dict[str, Any] = {}
+            if self._resolver is not None:
+                extra = {"resolver": self._resolver, "use_dns_cache": False}
             connector = aiohttp.TCPConnector(limit=self._max_connections + self._max_long_polls,
-                                             ssl=self._ssl_context)
+                                             ssl=self._ssl_context, **extra)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=False)
             self._loop = loop
         elif loop is not self._loop:
@@ -332,7 +359,7 @@ class DuoClient:
     async def auth_status(self, txid: str) -> AuthResult:
         """One long-poll for an async auth: Duo answers when the status changes or its poll time runs out."""
         response = await self._call("GET", "/auth/v2/auth_status", {"txid": txid}, long_poll=True)
-        return parse_auth(response, "auth_status", txid)
+        return parse_auth(response, "auth_status", txid, may_wait=True)
 
     async def auth_and_wait(self, factor: str, username: str, *, device: str = "auto", ipaddr: str | None = None,
                             pushinfo: str | None = None, type: str | None = None, deadline: float) -> AuthResult:
@@ -373,7 +400,7 @@ class DuoClient:
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                 # most likely a keep-alive connection Duo had just closed (connector errors never get here)
                 if not resend_if_dropped:
-                    raise unavailable_from(exc, endpoint) from exc
+                    raise fault_from(exc, endpoint) from exc
                 resend_if_dropped = False
                 continue
             if status != 429 or retries >= self._rate_limit_retries:
@@ -388,8 +415,8 @@ class DuoClient:
 
     async def _exchange(self, session: aiohttp.ClientSession, method: str, path: str, params: Mapping[str, str],
                         signed: bool, long_poll: bool, endpoint: str) -> tuple[int, str | None, bytes]:
-        """One HTTP request and its whole body. ServerDisconnectedError / ClientOSError pass through for
-        _call to judge; every other transport failure becomes DuoUnavailable."""
+        """One HTTP request and its whole body. ServerDisconnectedError / ClientOSError before any reply pass
+        through for _call to judge; every other transport failure becomes a DuoFault."""
         if long_poll:
             await self._long_poll_slots.acquire()  # waiting here is queueing, not Duo being slow: no timeout
         else:
@@ -420,11 +447,11 @@ class DuoClient:
                     status = response.status
                     return response.status, response.reason, await response.read()
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                if isinstance(exc, (aiohttp.ClientConnectorError, asyncio.TimeoutError)):
-                    raise unavailable_from(exc, endpoint) from exc
+                if status is not None or isinstance(exc, (aiohttp.ClientConnectorError, asyncio.TimeoutError)):
+                    raise fault_from(exc, endpoint, replied=status is not None) from exc
                 raise
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-                raise unavailable_from(exc, endpoint) from exc
+                raise fault_from(exc, endpoint, replied=status is not None) from exc
             finally:
                 self._observe(endpoint, time.perf_counter() - clock, status)
         finally:

@@ -1,25 +1,33 @@
-"""What can go wrong talking to Duo, split by what the proxy does about it.
+"""What can go wrong talking to Duo, split by what the proxy may do about it.
 
-Only `DuoUnavailable` (Duo could not be reached or did not answer like Duo) may let the proxy fail open;
-`DuoApiError` is Duo itself refusing the request, which must never let anyone in; `DuoBusy` is this proxy having
-too many calls to Duo under way — a flood must never be a way to make it fail open.
+Only `DuoUnavailable` — Duo could not be reached at all — may let the proxy fail open, and only before Duo has
+asked for a second factor. `DuoBadResponse` is something answering that is not Duo, or not provably Duo (a wrong
+api_host, a captive portal, an intercepting web proxy, an answer cut short): it never lets anyone in. `DuoApiError`
+is Duo itself refusing the request; `DuoBusy` is this proxy having too many calls to Duo under way — a flood must
+never be a way to make it fail open.
 """
 
 from __future__ import annotations
 
-UNAVAILABLE_REASONS = ("connect", "dns", "tls", "timeout", "http_5xx", "bad_response")
+# Duo could not be reached: nothing came back (refused, reset before any reply, no name, no answer in time), or
+# Duo said it is failing (HTTP 5xx)
+UNREACHABLE_REASONS = ("connect", "dns", "timeout", "http_5xx")
+# something answered, but not as Duo does, or its certificate does not verify, or the answer broke off
+UNTRUSTED_REASONS = ("bad_response", "tls_verify", "tls", "truncated")
 
 
 class DuoError(Exception):
     """Any failure of a Duo Auth API call."""
 
 
-class DuoUnavailable(DuoError):
-    """Duo cannot be reached or did not answer as Duo does; `reason` is one of UNAVAILABLE_REASONS."""
+class DuoFault(DuoError):
+    """No usable answer from Duo; `reason` says which kind (one of UNREACHABLE_REASONS or UNTRUSTED_REASONS)."""
+
+    reasons: tuple[str, ...] = UNREACHABLE_REASONS + UNTRUSTED_REASONS
 
     def __init__(self, reason: str, message: str, *, endpoint: str | None = None, http_status: int | None = None):
-        if reason not in UNAVAILABLE_REASONS:
-            raise ValueError(f"unknown reason {reason!r}")
+        if reason not in self.reasons:
+            raise ValueError(f"{type(self).__name__} has no reason {reason!r}")
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -28,7 +36,23 @@ class DuoUnavailable(DuoError):
 
     def __str__(self) -> str:
         where = f" ({self.endpoint})" if self.endpoint else ""
-        return f"Duo unavailable{where}: {self.reason}: {self.message}"
+        return f"{self.summary}{where}: {self.reason}: {self.message}"
+
+    summary = "no usable answer from Duo"
+
+
+class DuoUnavailable(DuoFault):
+    """Duo could not be reached: the one failure that failmode may act on."""
+
+    reasons = UNREACHABLE_REASONS
+    summary = "Duo unavailable"
+
+
+class DuoBadResponse(DuoFault):
+    """What answered is not Duo, or cannot be shown to be: never a reason to let anyone in."""
+
+    reasons = UNTRUSTED_REASONS
+    summary = "not an answer from Duo"
 
 
 class DuoBusy(DuoError):

@@ -1,6 +1,6 @@
 """Alarms to the Duo admins: an SNS topic encrypted with the deployment's key and an e-mail subscription; alarms
-on the service's CPU and memory, and on metric filters over the proxy's JSON log (fail-open, dropped packets, Duo
-errors, secret read errors).
+on the service's CPU and memory, and on metric filters over the proxy's JSON log (fail-open, Duo faults after
+preauth, missing Duo keys, dropped packets, Duo errors, secret read errors).
 """
 
 from __future__ import annotations
@@ -37,15 +37,25 @@ class LogAlarm:
 
 LOG_ALARMS = (
     LogAlarm("FailOpen", "fail_open", "1", 1, 1,
-             "A proxy let a user in without Duo (failmode safe, Duo unreachable). Check the proxies' route to Duo "
-             "(NAT gateways, security group egress 443) and status.duo.com."),
+             "A proxy let a user in without a second factor: failmode safe, and Duo's preauth could not be reached "
+             "(refused, DNS, timeout or HTTP 5xx). Check the proxies' route to Duo (NAT gateways, security group "
+             "egress 443) and status.duo.com."),
+    # a rejected login, never an admitted one: the alarm says Duo (or the way to it) is failing mid-login
+    LogAlarm("DuoFaultAfterPreauth", "duo_fault_after_preauth", "1", 1, 5,
+             "Duo failed after asking for a second factor (timeout, reset, HTTP 5xx or an answer that is not Duo's); "
+             "those logins were rejected, whatever the failmode. Check the proxies' route to Duo and status.duo.com."),
+    # written once a minute while it lasts: every login that needs Duo is being rejected
+    LogAlarm("DuoKeysMissing", "duo_keys_missing", "1", 1, 5,
+             "A proxy has no usable Duo keys (ikey, skey or api_host missing or malformed in the secret); every "
+             "login that needs Duo is rejected. Fix the Duo parameters of the stack."),
     # more than a few retransmissions: usually a wrong shared secret or a client the proxy does not know
     LogAlarm("DroppedPackets", "stats", "$.dropped", 100, 5,
              "More than 100 RADIUS packets dropped in 5 minutes. Usually the directory's shared secret or its "
              "domain-controller addresses differ from the proxies'; see the proxy log's drop reasons."),
     LogAlarm("DuoErrors", "duo_error", "1", 1, 5,
-             "Duo refused or failed a request (e.g. HTTP 401: the integration key, secret key or API host in the "
-             "secret is wrong)."),
+             "Duo refused a request (e.g. HTTP 401: the integration key, secret key or API host in the secret is "
+             "wrong), or something that is not Duo answered (a wrong api_host, an intercepting web proxy); those "
+             "logins were rejected."),
     # the proxy reads the secret every 30 s; three failures in five minutes is no longer a blip
     LogAlarm("SecretsSourceErrors", "secrets_source_error", "1", 3, 5,
              "The proxies cannot read their secret from Secrets Manager (permissions, KMS key, or the secret's JSON)."),

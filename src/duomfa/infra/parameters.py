@@ -91,8 +91,9 @@ class ProxyParameters:
                 constraint_description="a port from 1025 to 65535 (Directory Service's range)"),
             failmode=parameter(
                 "FailMode", type="String", default="safe", allowed_values=["safe", "secure"],
-                description="When Duo cannot be reached: safe lets users in after their AD password (Duo's "
-                            "default), secure rejects them",
+                description="When Duo cannot be reached at all before it asks for a second factor: safe lets "
+                            "users in after their AD password (Duo's default), secure rejects them. Any later "
+                            "fault, or an answer that is not Duo's, always rejects",
                 constraint_description="safe or secure"),
             task_cpu=parameter(
                 "TaskCpu", type="String", default="512", allowed_values=list(FARGATE_CPU_MEMORY),

@@ -11,6 +11,12 @@ DROP_REASONS = (
 RESULTS = ("accept", "reject")
 
 
+def _sum(counter: Counter) -> float:
+    """A labelled counter's total over all its labels."""
+    return sum(sample.value for metric in counter.collect() for sample in metric.samples
+               if sample.name.endswith("_total"))
+
+
 class ProxyMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -31,6 +37,11 @@ class ProxyMetrics:
                                  "(failmode safe)", registry=self.registry)
         self.fail_closed = Counter("duomfa_fail_closed", "Requests rejected because Duo could not be reached "
                                    "(failmode secure)", registry=self.registry)
+        self.faults_after_preauth = Counter(
+            "duomfa_duo_faults_after_preauth", "Logins rejected because Duo failed after asking for a second factor "
+            "(never a reason to fail open), by fault", ["fault"], registry=self.registry)
+        self.duo_keys_missing = Gauge("duomfa_duo_keys_missing", "1 while the proxy has no usable Duo keys (every "
+                                      "non-exempt login is rejected)", registry=self.registry)
         self.duo_errors = Counter("duomfa_duo_errors", "Duo calls that failed, by kind", ["kind"],
                                   registry=self.registry)
         self.duo_latency = Histogram(
@@ -61,11 +72,11 @@ class ProxyMetrics:
             "fail_closed": value("duomfa_fail_closed_total") or 0.0,
             "push_guard": value("duomfa_push_guard_rejects_total") or 0.0,
         }
+        totals["faults_after_preauth"] = _sum(self.faults_after_preauth)
         drops = {reason: value("duomfa_radius_drops_total", {"reason": reason}) or 0.0 for reason in DROP_REASONS}
         totals["dropped"] = sum(drops.values())
         totals.update({f"dropped_{reason}": count for reason, count in drops.items()})
-        totals["duo_errors"] = sum(sample.value for metric in self.duo_errors.collect() for sample in metric.samples
-                                   if sample.name.endswith("_total"))
+        totals["duo_errors"] = _sum(self.duo_errors)
         return totals
 
     def exposition(self) -> bytes:

@@ -2,26 +2,32 @@
 retransmission, then the duo_only flow (exempt users, push guard, preauth, auth, failmode).
 
 `receive` is synchronous and answers at once whatever needs no Duo call (the hot path: Status-Server, exempt
-users, refusals); what needs Duo comes back as a coroutine for the transport to run.
+users, refusals); what needs Duo comes back as `Pending`, a coroutine for the transport to run.
+
+When Duo fails, the rule is (docs/proxy.md has the whole table): only before Duo asked for a second factor, and
+only when Duo could not be reached at all, may failmode `safe` let the user in. Once preauth has answered "auth",
+any failure rejects; an answer that is not Duo's, or a certificate that does not verify, rejects at every step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import re
 import time
 import urllib.parse
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 from duomfa import radius
 from duomfa.config import ProxySettings
-from duomfa.duo import DuoApiError, DuoBusy, DuoClient, DuoUnavailable, PreauthResult
+from duomfa.duo import DuoApi, DuoApiError, DuoBadResponse, DuoBusy, DuoError, DuoFault, DuoUnavailable, PreauthResult
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 from duomfa.proxy.dedup import RequestKey, Retransmissions
-from duomfa.proxy.metrics import ProxyMetrics
+from duomfa.proxy.metrics import DROP_REASONS, ProxyMetrics
 from duomfa.proxy.pushguard import PushGuard
 from duomfa.radius.constants import attribute_type
 
@@ -36,6 +42,9 @@ PUSH_GUARD_MSG = "Too many login requests for this user; wait a minute, or enter
 DUO_UNAVAILABLE_MSG = "Duo cannot be reached; try again later"
 BUSY_MSG = "Too many logins at once; try again in a moment"
 DUO_ERROR_MSG = "Duo refused the request; ask your administrator to check the proxy's Duo keys"
+NOT_DUO_MSG = "The answer from Duo could not be trusted; ask your administrator to check the proxy's Duo settings"
+FAULT_AFTER_PREAUTH_MSG = "Duo stopped answering during the login; try again"
+NO_KEYS_MSG = "The proxy has no Duo keys; ask your administrator to check its configuration"
 EXEMPT_MSG = "Exempt from Duo"
 FAIL_OPEN_MSG = "Duo cannot be reached; logged in without a second factor (failmode safe)"
 
@@ -61,6 +70,25 @@ def parse_factor(password: str) -> Factor | None:
     if PASSCODE.fullmatch(text):
         return Factor("passcode", passcode=_Redacted(text))
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """No reply: the datagram was dropped, for `reason` (a label of duomfa_radius_drops_total)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """The reply needs Duo: await `reply` (bytes, or None for no reply) and send it."""
+
+    reply: Awaitable[bytes | None]
+
+
+# what receive() gives the transport: reply bytes to send now, a Drop, or a Pending reply
+Outcome = Union[bytes, Drop, Pending]
+DROPS = {reason: Drop(reason) for reason in DROP_REASONS}
 
 
 @dataclass(frozen=True)
@@ -99,7 +127,7 @@ class Request:
 
 
 class Pipeline:
-    def __init__(self, settings: ProxySettings, clients: ClientTable, duo: DuoClient | None, metrics: ProxyMetrics,
+    def __init__(self, settings: ProxySettings, clients: ClientTable, duo: DuoApi | None, metrics: ProxyMetrics,
                  log: JsonLog, clock=time.monotonic):
         self.settings = settings
         self.clients = clients
@@ -117,8 +145,8 @@ class Pipeline:
 
     # --- the synchronous part --------------------------------------------------------------------------------
 
-    def receive(self, data: bytes, address: tuple[str, int]) -> bytes | None | Any:
-        """Bytes to send back now, None to stay silent, or an awaitable that yields the reply (or None)."""
+    def receive(self, data: bytes, address: tuple[str, int]) -> Outcome:
+        """Reply bytes to send back now, a Drop (stay silent), or a Pending reply."""
         started = self.clock()
         client_address, client_port = address[0], address[1]
         client = self.clients.lookup(client_address)
@@ -153,7 +181,7 @@ class Pipeline:
                 self.metrics.resent.inc()
                 return earlier
             self.metrics.joined.inc()
-            return earlier  # the in-flight reply; the transport sends it to this copy too
+            return Pending(earlier)  # the in-flight reply; the transport sends it to this copy too
 
         if self.draining:  # the client's retry goes to another proxy; Status-Server probes see this one going
             return self._drop("shutting_down", client_address)
@@ -183,12 +211,12 @@ class Pipeline:
             return reply
         request = Request(key, packet, secret, username or "", immediate, self._client_ip(packet), started)
         future = self.retransmissions.begin(key, data)
-        return self._answer(request, future)
+        return Pending(self._answer(request, future))
 
-    def _drop(self, reason: str, client_address: str, detail: str | None = None) -> None:
+    def _drop(self, reason: str, client_address: str, detail: str | None = None) -> Drop:
         self.metrics.drop(reason)
         self.log.debug("drop", reason=reason, client=client_address, detail=detail)
-        return None
+        return DROPS[reason]
 
     def _identify_secret(self, client: ClientEntry, packet: radius.Packet) -> tuple[SecretVersion, str | None] | str:
         """The secret version that signed the request and the decrypted password, or a drop reason."""
@@ -286,7 +314,7 @@ class Pipeline:
 
     # --- the part that asks Duo ------------------------------------------------------------------------------
 
-    async def _answer(self, request: Request, future: Any) -> bytes | None:
+    async def _answer(self, request: Request, future: asyncio.Future[bytes | None]) -> bytes | None:
         reply: bytes | None = None
         try:
             decision = await self.decide(request)
@@ -306,34 +334,56 @@ class Pipeline:
         if factor.kind in ("push", "phone") and not self.guard.allow(request.username):
             self.metrics.push_guard.inc()
             return Decision(False, "push guard", PUSH_GUARD_MSG)
-        if self.duo is None:
-            return self._duo_unavailable(request, "no Duo keys yet")
+        duo = self.duo
+        if duo is None:  # missing or unusable keys are a configuration fault, never "Duo unreachable"
+            self.metrics.duo_errors.labels("no_keys").inc()
+            return Decision(False, "no duo keys", NO_KEYS_MSG)
         try:
-            preauth = await self.duo.preauth(request.username, ipaddr=request.client_ip)
-            if preauth.result == "allow":
-                return Decision(True, "preauth allow", preauth.status_msg, duo_status="allow")
-            if preauth.result in ("deny", "enroll"):
-                return Decision(False, f"preauth {preauth.result}", preauth.status_msg, duo_status=preauth.result)
-            if preauth.result != "auth":
-                return Decision(False, f"preauth {preauth.result}", DUO_ERROR_MSG, duo_status=preauth.result)
-            return await self._auth(request, preauth)
-        except DuoUnavailable as exc:
+            preauth = await duo.preauth(request.username, ipaddr=request.client_ip)
+        except DuoUnavailable as exc:  # the one case where failmode decides
             self.metrics.duo_errors.labels(exc.reason).inc()
-            return self._duo_unavailable(request, exc.reason)
-        except DuoBusy:  # this proxy is overloaded, Duo may be fine: reject, whatever the failmode
+            return self._duo_unreachable(request, exc.reason)
+        except DuoError as exc:
+            return self._duo_failed(request, exc, after_preauth=False)
+        if preauth.result == "allow":
+            return Decision(True, "preauth allow", preauth.status_msg, duo_status="allow")
+        if preauth.result in ("deny", "enroll"):
+            return Decision(False, f"preauth {preauth.result}", preauth.status_msg, duo_status=preauth.result)
+        if preauth.result != "auth":  # DuoClient refuses these itself; another DuoApi might not
+            return self._duo_failed(request, DuoBadResponse("bad_response", f"unknown preauth result "
+                                                            f"{preauth.result[:40]!r}", endpoint="preauth"),
+                                    after_preauth=False)
+        try:  # Duo has asked for a second factor: from here on, no failure lets anyone in
+            return await self._auth(request, duo, preauth)
+        except DuoError as exc:
+            return self._duo_failed(request, exc, after_preauth=True)
+
+    def _duo_failed(self, request: Request, exc: DuoError, *, after_preauth: bool) -> Decision:
+        """A reject for any Duo failure that failmode must not act on."""
+        if isinstance(exc, DuoBusy):  # this proxy is overloaded, Duo may be fine
             self.metrics.duo_errors.labels("busy").inc()
             return Decision(False, "proxy busy", BUSY_MSG)
-        except DuoApiError as exc:
+        if isinstance(exc, DuoApiError):
             self.metrics.duo_errors.labels(f"http_{exc.http_status}").inc()
-            self.log.event("ERROR", "duo_error", username=request.username, http_status=exc.http_status,
-                           code=exc.code, message=exc.message)
+            self.log.event("ERROR", "duo_error", username=request.username, endpoint=exc.endpoint,
+                           http_status=exc.http_status, code=exc.code, message=exc.message)
             return Decision(False, f"duo error {exc.http_status} {exc.code}", DUO_ERROR_MSG)
+        assert isinstance(exc, DuoFault)
+        self.metrics.duo_errors.labels(exc.reason).inc()
+        if after_preauth:
+            self.metrics.faults_after_preauth.labels(exc.reason).inc()
+            self.log.event("ERROR", "duo_fault_after_preauth", username=request.username, client=request.key[0],
+                           endpoint=exc.endpoint, fault=exc.reason, http_status=exc.http_status,
+                           detail=exc.message[:200])
+            return Decision(False, f"duo fault after preauth: {exc.endpoint} {exc.reason}", FAULT_AFTER_PREAUTH_MSG)
+        self.log.event("ERROR", "duo_error", username=request.username, endpoint=exc.endpoint, fault=exc.reason,
+                       http_status=exc.http_status, message=exc.message[:200])
+        return Decision(False, f"not duo: {exc.endpoint} {exc.reason}", NOT_DUO_MSG)
 
-    async def _auth(self, request: Request, preauth: PreauthResult) -> Decision:
+    async def _auth(self, request: Request, duo: DuoApi, preauth: PreauthResult) -> Decision:
         factor = request.factor
-        assert self.duo is not None
         if factor.kind == "passcode":
-            result = await self.duo.auth("passcode", request.username, passcode=str(factor.passcode),
+            result = await duo.auth("passcode", request.username, passcode=str(factor.passcode),
                                          ipaddr=request.client_ip)
             return Decision(result.result == "allow", f"passcode {result.status}", result.status_msg,
                             duo_status=result.status)
@@ -347,13 +397,13 @@ class Pipeline:
         elif not any(factor.kind in d.capabilities for d in preauth.devices):
             return Decision(False, f"no device for {factor.kind}", f"No device can receive {factor.kind}")
         if factor.kind == "sms":
-            result = await self.duo.auth("sms", request.username, device=device, ipaddr=request.client_ip)
+            result = await duo.auth("sms", request.username, device=device, ipaddr=request.client_ip)
             return Decision(False, f"sms {result.status}", result.status_msg, duo_status=result.status)
         deadline = request.received + self.settings.push_wait_seconds
         self.pending_pushes += 1
         self.metrics.pending_pushes.inc()
         try:
-            result = await self.duo.auth_and_wait(factor.kind, request.username, device=device,
+            result = await duo.auth_and_wait(factor.kind, request.username, device=device,
                                                   ipaddr=request.client_ip, pushinfo=self._pushinfo(request),
                                                   deadline=deadline)
         finally:
@@ -368,7 +418,7 @@ class Pipeline:
             info["client_ip"] = request.client_ip
         return urllib.parse.urlencode(info)
 
-    def _duo_unavailable(self, request: Request, reason: str) -> Decision:
+    def _duo_unreachable(self, request: Request, reason: str) -> Decision:
         if self.settings.failmode == "safe":
             self.metrics.fail_open.inc()
             self.log.event("WARNING", "fail_open", username=request.username, client=request.key[0],

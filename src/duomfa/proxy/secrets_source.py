@@ -41,7 +41,12 @@ def parse_retired(value: str | None) -> tuple[str, float] | None:
 
 
 class SecretsSourceError(Exception):
-    """The source could not be read or holds something unusable; the message never contains a secret."""
+    """The source could not be read or holds something unusable; the message never contains a secret.
+    `version` names the secret version at fault, when one is known."""
+
+    def __init__(self, message: str, version: str | None = None):
+        super().__init__(message)
+        self.version = version
 
 
 @dataclass(frozen=True)
@@ -54,14 +59,19 @@ class SourceState:
     versions: tuple[SecretVersion, ...]
     clients: tuple[IpNetwork, ...]
     fingerprint: str  # changes when anything above changes; lets the proxy skip identical re-reads
+    version: str = "AWSCURRENT"  # the current version's id, for logs
 
 
-def _stage_document(stage: str, document: Any) -> dict[str, Any]:
+def _stage_document(stage: str, version_id: str, document: Any) -> dict[str, Any]:
     if not isinstance(document, dict):
-        raise SecretsSourceError(f"the {stage} secret is not a JSON object")
+        raise SecretsSourceError(f"the {stage} secret is not a JSON object", version_id)
     secret = document.get("radius_secret")
     if not isinstance(secret, str) or not secret:
-        raise SecretsSourceError(f"the {stage} secret has no radius_secret string")
+        raise SecretsSourceError(f"the {stage} secret has no radius_secret string", version_id)
+    for name in ("ikey", "skey", "api_host"):
+        if document.get(name) is not None and not isinstance(document[name], str):
+            raise SecretsSourceError(f"the {stage} secret's {name} is a {type(document[name]).__name__}, not a "
+                                     "string", version_id)
     return document
 
 
@@ -72,14 +82,14 @@ def state_from_stages(stages: Mapping[str, tuple[str, Any]], retired: tuple[str,
         raise SecretsSourceError("no AWSCURRENT version")
     now = time.time() if now is None else now
     current_id, current = stages["AWSCURRENT"]
-    current = _stage_document("AWSCURRENT", current)
+    current = _stage_document("AWSCURRENT", current_id, current)
     versions: list[SecretVersion] = []
     seen: set[str] = set()
     for stage in STAGES:
         if stage not in stages:
             continue
         version_id, document = stages[stage]
-        document = _stage_document(stage, document)
+        document = _stage_document(stage, version_id, document)
         if stage == "AWSPREVIOUS" and retired is not None and retired[0] == version_id and retired[1] <= now:
             continue  # the control plane retired it: the directory has used the current secret long enough
         secret = document["radius_secret"]
@@ -89,17 +99,24 @@ def state_from_stages(stages: Mapping[str, tuple[str, Any]], retired: tuple[str,
         label = stage if version_id in ("", stage) else f"{stage}:{version_id[:8]}"
         versions.append(SecretVersion(label, secret.encode("utf-8")))
     clients: list[IpNetwork] = []
-    for item in current.get("radius_clients") or []:
+    listed = current.get("radius_clients") or []
+    if not isinstance(listed, list):  # a string would be read character by character
+        raise SecretsSourceError(f"radius_clients is a {type(listed).__name__}, not a list of addresses", current_id)
+    for item in listed:
         try:
-            clients.extend(parse_networks(str(item)))
+            if not isinstance(item, str):
+                raise ValueError(f"a {type(item).__name__}")
+            clients.extend(parse_networks(item))
         except ValueError:
-            raise SecretsSourceError(f"radius_clients entry {item!r} is not an address, CIDR block or range") from None
+            raise SecretsSourceError(f"radius_clients entry {str(item)[:60]!r} is not an address, CIDR block or "
+                                     "range", current_id) from None
     skey = current.get("skey")
     fingerprint = json.dumps([[v.label for v in versions], [str(n) for n in clients], current.get("ikey"),
                               current.get("api_host"), sorted(s for s in seen), skey], sort_keys=True)
     return SourceState(
         ikey=current.get("ikey"), skey=Secret(skey) if isinstance(skey, str) else None, api_host=current.get("api_host"),
         versions=tuple(versions), clients=tuple(clients), fingerprint=str(hash(fingerprint)),
+        version=current_id or "AWSCURRENT",
     )
 
 

@@ -12,13 +12,15 @@ from typing import Any
 from aiohttp import web
 
 from duomfa import __version__
-from duomfa.config import ProxySettings, Secret
+from duomfa.config import ProxySettings
 from duomfa.duo import DuoClient
+from duomfa.duo.keys import DuoKeys, duo_keys
+from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.metrics import ProxyMetrics
-from duomfa.proxy.pipeline import Pipeline
-from duomfa.process import raise_open_file_limit, tune_garbage_collector
-from duomfa.proxy.secrets_source import SecretsSourceError, SourceState, build_client_table, open_source
+from duomfa.proxy.pipeline import Pending, Pipeline
+from duomfa.proxy.secrets_source import (FileSource, InlineSource, SecretsManagerSource, SecretsSourceError,
+                                         SourceState, build_client_table, open_source)
 
 READY_PING_SECONDS = 15.0
 STATS_SECONDS = 60.0
@@ -41,14 +43,13 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             self.pipeline.log.event("ERROR", "internal_error", client=addr[0], error=type(exc).__name__,
                                     detail=str(exc)[:200])
             return
-        if outcome is None:
-            return
-        if isinstance(outcome, bytes):
+        if type(outcome) is bytes:
             self.transport.sendto(outcome, addr)  # type: ignore[union-attr]
-            return
-        task = asyncio.ensure_future(outcome)
-        self._tasks.add(task)
-        task.add_done_callback(lambda done: self._send_result(done, addr))
+        elif isinstance(outcome, Pending):
+            task = asyncio.ensure_future(outcome.reply)
+            self._tasks.add(task)
+            task.add_done_callback(lambda done: self._send_result(done, addr))
+        # else a Drop: the pipeline has counted it
 
     def _send_result(self, done: asyncio.Future[Any], addr: tuple[str, int]) -> None:
         self._tasks.discard(done)
@@ -76,7 +77,8 @@ class RunningProxy:
     port: int
     http_port: int | None
     log: JsonLog
-    duo_keys: tuple[str, Secret, str] | None = None
+    duo_keys: DuoKeys | None = None
+    duo_keys_problem: str | None = None  # why there are no usable Duo keys, while there are none
     duo_reachable: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -107,23 +109,42 @@ class RunningProxy:
         self.log.flush()
 
 
-def resolve_duo_keys(settings: ProxySettings, state: SourceState | None) -> tuple[str, Secret, str] | None:
-    """ikey, skey and api_host: from the secrets source when it carries them, else from the configuration."""
+def resolve_duo_keys(settings: ProxySettings, state: SourceState | None) -> DuoKeys | str:
+    """ikey, skey and api_host — from the secrets source when it carries them, else from the configuration — or
+    why there are none that can be used."""
     ikey = (state.ikey if state and state.ikey else None) or settings.ikey
     skey = (state.skey if state and state.skey else None) or settings.skey
     api_host = (state.api_host if state and state.api_host else None) or settings.api_host
-    if not (ikey and skey and api_host):
-        return None
-    return ikey, skey, api_host
+    missing = [name for name, value in (("ikey", ikey), ("skey", skey), ("api_host", api_host)) if not value]
+    if missing:
+        return (f"no Duo {', '.join(missing)}: set {' and '.join(missing)} in the secrets source's secret or in the "
+                "configuration")
+    return duo_keys(ikey, skey.reveal() if skey is not None else None, api_host)
 
 
-def _duo_client(settings: ProxySettings, keys: tuple[str, Secret, str] | None,
-                metrics: ProxyMetrics) -> DuoClient | None:
-    if keys is None:
-        return None
-    ikey, skey, api_host = keys
-    return DuoClient(ikey, skey.reveal(), api_host, ca_certs=settings.ca_certs, api_timeout=settings.api_timeout,
-                     http_proxy=settings.http_proxy, on_response=metrics.observe_duo)
+def _duo_client(settings: ProxySettings, keys: DuoKeys, metrics: ProxyMetrics) -> DuoClient:
+    return DuoClient(keys.ikey, keys.skey.reveal(), keys.api_host, ca_certs=settings.ca_certs,
+                     api_timeout=settings.api_timeout, http_proxy=settings.http_proxy,
+                     long_poll_grace=settings.long_poll_grace_seconds, on_response=metrics.observe_duo)
+
+
+def _use_duo_keys(proxy: RunningProxy, keys: DuoKeys | str) -> None:
+    """Make these keys (or their absence) the ones requests use; a client on the old keys finishes what it has."""
+    metrics = proxy.pipeline.metrics
+    if isinstance(keys, str):
+        proxy.duo_keys, proxy.duo_keys_problem = None, keys
+        metrics.duo_keys_missing.set(1)
+        old, proxy.pipeline.duo = proxy.pipeline.duo, None
+    else:
+        proxy.duo_keys_problem = None
+        metrics.duo_keys_missing.set(0)
+        if keys == proxy.duo_keys and proxy.pipeline.duo is not None:
+            return
+        old, proxy.pipeline.duo = proxy.pipeline.duo, _duo_client(proxy.settings, keys, metrics)
+        proxy.duo_keys = keys
+    if old is not None:  # let requests already talking to Duo finish on the old client
+        asyncio.get_running_loop().call_later(
+            proxy.settings.push_wait_seconds + 5, lambda: asyncio.ensure_future(old.close()))
 
 
 def _http_app(proxy: RunningProxy) -> web.Application:
@@ -135,10 +156,17 @@ def _http_app(proxy: RunningProxy) -> web.Application:
     async def readyz(request: web.Request) -> web.Response:
         listening = not proxy.transport.is_closing()
         duo_ok = proxy.duo_reachable or proxy.settings.failmode == "safe"
-        ready = listening and duo_ok and len(proxy.pipeline.clients) > 0
-        return web.json_response({"ready": ready, "listening": listening, "duo_reachable": proxy.duo_reachable,
-                                  "failmode": proxy.settings.failmode, "clients": len(proxy.pipeline.clients)},
-                                 status=200 if ready else 503)
+        clients = len(proxy.pipeline.clients)
+        reasons = [why for failed, why in (
+            (not listening, "the RADIUS listener is closed"),
+            (proxy.duo_keys_problem is not None, proxy.duo_keys_problem),
+            (not duo_ok, "Duo's /ping does not answer (failmode secure)"),
+            (clients == 0, "no RADIUS clients with a shared secret"),
+        ) if failed]
+        return web.json_response({"ready": not reasons, "listening": listening, "duo_reachable": proxy.duo_reachable,
+                                  "duo_keys": proxy.duo_keys_problem is None, "failmode": proxy.settings.failmode,
+                                  "clients": clients, "reasons": reasons},
+                                 status=503 if reasons else 200)
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=proxy.pipeline.metrics.exposition(),
@@ -176,34 +204,72 @@ async def _log_stats(proxy: RunningProxy, interval: float = STATS_SECONDS) -> No
         previous = current
         proxy.log.event("INFO", "stats", interval_s=interval, pending_pushes=proxy.pipeline.pending_pushes,
                         secret_versions=len({v.label for e in proxy.pipeline.clients.entries() for v in e.secrets}),
-                        duo_reachable=proxy.duo_reachable, **delta)
+                        duo_reachable=proxy.duo_reachable, duo_keys=proxy.duo_keys_problem is None, **delta)
+        _report_missing_keys(proxy)
 
 
-async def _refresh_secrets(proxy: RunningProxy, source: Any, state: SourceState | None) -> None:
+def _report_missing_keys(proxy: RunningProxy) -> None:
+    """While there are no usable Duo keys, an ERROR each minute: every non-exempt login is being rejected."""
+    if proxy.duo_keys_problem is not None:
+        proxy.log.event("ERROR", "duo_keys_missing", detail=proxy.duo_keys_problem,
+                        secrets_source=_source_name(proxy.settings),
+                        effect="every login that needs Duo is rejected until the keys are fixed")
+
+
+def _source_name(settings: ProxySettings) -> str:
+    return settings.secrets_source  # inline, file:PATH or aws-secretsmanager:ARN: no secret in any of them
+
+
+def apply_source_state(proxy: RunningProxy, state: SourceState) -> None:
+    """Make a new reading of the secrets source the one in use, whole or not at all: anything unusable raises
+    before a thing has changed."""
+    clients = build_client_table(proxy.settings, state)
+    keys = resolve_duo_keys(proxy.settings, state)
+    if isinstance(keys, str) and proxy.duo_keys is not None:
+        raise SecretsSourceError(f"{keys}; the Duo keys in use are kept", state.version)
+    if not isinstance(keys, str) and keys != proxy.duo_keys:
+        _duo_client(proxy.settings, keys, proxy.pipeline.metrics)  # constructs, or raises: nothing in use yet
+    proxy.pipeline.clients = clients
+    proxy.pipeline.metrics.secret_versions.set(len(state.versions))
+    _use_duo_keys(proxy, keys)
+
+
+async def _refresh_secrets(proxy: RunningProxy, source: FileSource | SecretsManagerSource,
+                           state: SourceState | None) -> None:
+    """Read the source again and again; a reading that cannot be used is logged and counted, and the proxy keeps
+    the last good one — it must never lock everyone out, nor stop refreshing."""
     fingerprint = state.fingerprint if state else None
     while True:
         await asyncio.sleep(proxy.settings.secrets_refresh_seconds)
+        fresh: SourceState | None = None
         try:
             fresh = await source.read()
-        except SecretsSourceError as exc:
+            if fresh.fingerprint == fingerprint:
+                continue
+            apply_source_state(proxy, fresh)
+        except Exception as exc:
             proxy.pipeline.metrics.secrets_errors.inc()
-            proxy.log.event("ERROR", "secrets_source_error", detail=str(exc))
-            continue  # keep the secrets we have: a failed read must not lock everyone out
-        if fresh.fingerprint == fingerprint:
+            version = getattr(exc, "version", None) or (fresh.version if fresh is not None else None)
+            # only our own messages are logged whole: another exception's text could quote a secret's value
+            detail = str(exc) if isinstance(exc, SecretsSourceError) else _where(exc)
+            proxy.log.event("ERROR", "secrets_source_error", source=_source_name(proxy.settings), version=version,
+                            error=type(exc).__name__, detail=detail, action="keeping the last good secrets")
             continue
         fingerprint = fresh.fingerprint
-        proxy.pipeline.clients = build_client_table(proxy.settings, fresh)
-        proxy.pipeline.metrics.secret_versions.set(len(fresh.versions))
-        keys = resolve_duo_keys(proxy.settings, fresh)
-        if keys is not None and keys != proxy.duo_keys:
-            old = proxy.pipeline.duo
-            proxy.pipeline.duo = _duo_client(proxy.settings, keys, proxy.pipeline.metrics)
-            proxy.duo_keys = keys
-            if old is not None:  # let requests already talking to Duo finish on the old client
-                asyncio.get_running_loop().call_later(
-                    proxy.settings.push_wait_seconds + 5, lambda: asyncio.ensure_future(old.close()))
-        proxy.log.event("INFO", "secrets_updated", versions=[v.label for v in fresh.versions],
-                        clients=len(proxy.pipeline.clients))
+        proxy.log.event("INFO", "secrets_updated", source=_source_name(proxy.settings), version=fresh.version,
+                        versions=[v.label for v in fresh.versions], clients=len(proxy.pipeline.clients),
+                        duo_keys=proxy.duo_keys_problem is None)
+
+
+def _where(exc: BaseException) -> str:
+    """Where an unexpected exception was raised (file:line in function), without its message."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "unexpected error"
+    code = tb.tb_frame.f_code
+    return f"unexpected error at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}"
 
 
 def _bind_udp_socket(settings: ProxySettings) -> socket.socket:
@@ -228,15 +294,14 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
     clients = build_client_table(settings, state)
     if state is not None:
         metrics.secret_versions.set(len(state.versions))
-    duo_keys = resolve_duo_keys(settings, state)
-    duo = _duo_client(settings, duo_keys, metrics)
-    pipeline = Pipeline(settings, clients, duo, metrics, log)
+    pipeline = Pipeline(settings, clients, None, metrics, log)
     loop = asyncio.get_running_loop()
     sock = _bind_udp_socket(settings)
     transport, protocol = await loop.create_datagram_endpoint(lambda: RadiusProtocol(pipeline), sock=sock)
     port = sock.getsockname()[1]
-    proxy = RunningProxy(settings, pipeline, protocol, transport, None, port, None, log,  # type: ignore[arg-type]
-                         duo_keys=duo_keys)
+    proxy = RunningProxy(settings, pipeline, protocol, transport, None, port, None, log)  # type: ignore[arg-type]
+    _use_duo_keys(proxy, resolve_duo_keys(settings, state))
+    duo = pipeline.duo
     if settings.http_port is not None:
         runner = web.AppRunner(_http_app(proxy), access_log=None, handle_signals=False)
         await runner.setup()
@@ -246,13 +311,14 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
         proxy.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     proxy._background.append(asyncio.create_task(_watch_duo(proxy)))
     proxy._background.append(asyncio.create_task(_log_stats(proxy)))
-    if source.refreshes:
+    if not isinstance(source, InlineSource):
         proxy._background.append(asyncio.create_task(_refresh_secrets(proxy, source, state)))
     tune_garbage_collector()
     log.event("INFO", "listening", port=port, interface=settings.interface, http_port=proxy.http_port,
               clients=len(clients), failmode=settings.failmode, api_host=duo.api_host if duo else None,
               require_message_authenticator=settings.require_message_authenticator,
               secrets_source=settings.secrets_source.split(":", 1)[0], version=__version__)
+    _report_missing_keys(proxy)
     log.flush()
     return proxy
 
