@@ -97,11 +97,25 @@ def mutate(rng: random.Random, raw: bytes) -> bytes:
     return bytes(data)
 
 
+def unverifiable_request(rng: random.Random, username: bytes) -> bytes:
+    """An Access-Request with nothing that depends on the shared secret: no Message-Authenticator, no User-Password
+    (CHAP, EAP, or a User-Name alone) — answering it would let anyone test guesses of the secret offline."""
+    attributes = [(A.USER_NAME, username)] + rng.choice([
+        [(A.CHAP_PASSWORD, rng.randbytes(17))], [(A.EAP_MESSAGE, b"\x02\x01\x00\x05\x01")], [],
+        [(A.CHAP_PASSWORD, rng.randbytes(17)), (A.CHAP_CHALLENGE, rng.randbytes(16))]])
+    return radius.encode_request(A.ACCESS_REQUEST, rng.randrange(256), rng.randbytes(16), attributes, b"",
+                                 message_authenticator=False)
+
+
 def fuzz_datagrams(seed: int, count: int, secret: bytes, usernames: list[bytes]):
-    """`count` damaged datagrams; every other one carries a Message-Authenticator valid over its damage."""
+    """`count` datagrams: every tenth an intact but unverifiable request; the rest damaged, every other one of them
+    with a Message-Authenticator valid over its damage."""
     rng = random.Random(seed)
     passwords = [b"push", b"123456", b"sms2", b"phone", b"", b"x" * 16, b"\x00\x01", "pässwörd".encode()]
     for index in range(count):
+        if index % 10 == 5:
+            yield unverifiable_request(rng, rng.choice(usernames))
+            continue
         raw = base_request(rng, secret, rng.choice(usernames), rng.choice(passwords) or b"push")
         damaged = mutate(rng, raw)
         yield resign(damaged, secret) if index % 2 == 0 and len(damaged) >= 20 else damaged

@@ -66,6 +66,8 @@ def test_mutated_datagrams_never_stop_the_proxy(tmp_path):
         assert proxy.process.poll() is None
         assert proxy.metric("duomfa_radius_drops_total", 'reason="internal_error"') == 0
         assert proxy.metric("duomfa_radius_drops_total", 'reason="malformed"') > DATAGRAMS / 10
+        # the intact unverifiable requests (every tenth) get no reply, whatever the user
+        assert proxy.metric("duomfa_radius_drops_total", 'reason="unverifiable"') >= DATAGRAMS // 10
         assert proxy.metric("duomfa_radius_requests_total", 'result="reject"') > 0
         assert len(live) == (DATAGRAMS - 1) // LIVE_EVERY + 1 and max(live) < 3.0
     finally:

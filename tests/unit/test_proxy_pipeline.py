@@ -245,3 +245,64 @@ def test_draining_takes_nothing_new_but_still_answers_retransmissions():
     assert pipeline.receive(answered, CLIENT) == first  # a retry of what was answered: the same reply
     assert pipeline.receive(access_request("svc-exempt", identifier=8)[0], CLIENT) == Drop("shutting_down")
     assert drops(pipeline, "shutting_down") == 1
+
+
+def test_auto_learns_message_authenticator_from_access_requests_only():
+    pipeline, _ = make_pipeline(require_ma="auto")
+    authenticator = radius.new_request_authenticator()
+    probe = radius.encode_request(A.STATUS_SERVER, 1, authenticator, [], CURRENT, message_authenticator=True)
+    assert isinstance(pipeline.receive(probe, CLIENT), bytes)  # a health check, with the MA RFC 5997 requires
+    assert isinstance(pipeline.receive(access_request("svc-exempt", ma=False)[0], CLIENT), bytes)  # still answered
+    assert isinstance(pipeline.receive(access_request("svc-exempt", ma=True, identifier=8)[0], CLIENT), bytes)
+    assert pipeline.receive(access_request("svc-exempt", ma=False, identifier=9)[0], CLIENT) == Drop(
+        "missing_message_authenticator")  # an Access-Request with one: from now on required
+
+
+@pytest.mark.parametrize("extra", [
+    [(A.CHAP_PASSWORD, b"\x01" + b"x" * 16)],
+    [(A.EAP_MESSAGE, b"\x02\x01\x00\x05\x01")],
+    [],  # a User-Name and nothing else
+], ids=["chap", "eap", "nothing"])
+def test_a_request_that_proves_no_knowledge_of_the_secret_gets_no_reply(extra):
+    pipeline, stream = make_pipeline(require_ma="no")
+    data, _ = access_request("alice", None, ma=False, extra=extra)
+    assert pipeline.receive(data, CLIENT) == Drop("unverifiable")
+    assert drops(pipeline, "unverifiable") == 1
+    [notice] = [line for line in log_lines(stream, pipeline) if line["event"] == "drop_notice"]
+    assert notice["level"] == "WARNING" and notice["client"] == CLIENT[0] and "PAP" in notice["cause"]
+    signed, authenticator = access_request("alice", None, ma=True, extra=extra)  # with an MA it is answered
+    reply = pipeline.receive(signed, (CLIENT[0], CLIENT[1] + 1))
+    assert radius.verify_reply(reply, authenticator, CURRENT).code == A.ACCESS_REJECT
+
+
+def test_drops_a_person_must_act_on_are_warned_once_then_counted_each_minute():
+    pipeline, stream = make_pipeline()
+    for identifier in range(5):
+        pipeline.receive(access_request("svc-exempt", secret=b"wrong", identifier=identifier)[0], CLIENT)
+    pipeline.receive(access_request("svc-exempt", identifier=9)[0], ("10.9.9.9", 1))
+    pipeline.receive(access_request("svc-exempt", identifier=10)[0], ("10.9.9.9", 1))
+    notices = [line for line in log_lines(stream, pipeline) if line["event"] == "drop_notice"]
+    assert [(n["reason"], n["client"], n.get("first")) for n in notices] == [
+        ("bad_message_authenticator", CLIENT[0], True), ("unknown_client", "10.9.9.9", True)]
+    assert "shared secret" in notices[0]["cause"]
+    pipeline.notices.summarize(60.0)
+    counts = [line for line in log_lines(stream, pipeline) if line["event"] == "drop_notice"][2:]
+    assert sorted((n["reason"], n["client"], n["count"]) for n in counts) == [
+        ("bad_message_authenticator", CLIENT[0], 4), ("unknown_client", "10.9.9.9", 1)]
+    pipeline.notices.summarize(60.0)  # nothing new: nothing said
+    assert len([line for line in log_lines(stream, pipeline) if line["event"] == "drop_notice"]) == 4
+    assert "wrong" not in stream.getvalue().decode()
+
+
+def test_drop_notices_stay_bounded_under_a_flood_from_many_addresses(monkeypatch):
+    from duomfa.proxy import dropnotices
+
+    monkeypatch.setattr(dropnotices, "MAX_TRACKED", 50)
+    pipeline, stream = make_pipeline()
+    data, _ = access_request("svc-exempt")
+    for host in range(200):
+        pipeline.receive(data, (f"10.9.{host // 250}.{host % 250}", 1))
+    pipeline.notices.summarize(60.0)
+    notices = [line for line in log_lines(stream, pipeline) if line["event"] == "drop_notice"]
+    assert len(notices) == 51  # 50 first warnings, then one count for everyone else
+    assert (notices[-1]["client"], notices[-1]["count"]) == ("(other clients)", 150)

@@ -27,6 +27,7 @@ from duomfa.duo import DuoApi, DuoApiError, DuoBadResponse, DuoBusy, DuoError, D
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 from duomfa.proxy.dedup import RequestKey, Retransmissions
+from duomfa.proxy.dropnotices import DropNotices
 from duomfa.proxy.metrics import DROP_REASONS, ProxyMetrics
 from duomfa.proxy.pushguard import PushGuard
 from duomfa.radius.constants import attribute_type
@@ -138,7 +139,8 @@ class Pipeline:
         self.guard = PushGuard(settings.max_pushes_per_user_per_minute)
         self.retransmissions = Retransmissions(settings.reply_cache_seconds)
         self.exempt = {name.lower() for name in settings.exempt_usernames}
-        self.ma_clients: set[str] = set()  # addresses that have sent Message-Authenticator (auto mode)
+        self.ma_clients: set[str] = set()  # addresses whose Access-Requests carried Message-Authenticator (auto)
+        self.notices = DropNotices(log, clock)
         self.client_ip_type = attribute_type(settings.client_ip_attr)
         self.pending_pushes = 0
         self.draining = False  # stopping: finish what is in flight, take nothing new
@@ -169,7 +171,10 @@ class Pipeline:
         secret, password = identified  # password is UNREAD when Message-Authenticator identified the secret
         has_authenticator = packet.has(A.MESSAGE_AUTHENTICATOR)
         if has_authenticator:
-            self.ma_clients.add(client_address)
+            # learnt from Access-Requests only, as FreeRADIUS does: RFC 5997 makes it mandatory on Status-Server, so
+            # a health check must not make a client that logs users in without it look like one that uses it
+            if packet.code == A.ACCESS_REQUEST:
+                self.ma_clients.add(client_address)
         elif self.settings.require_message_authenticator == "yes" or (
                 self.settings.require_message_authenticator == "auto" and client_address in self.ma_clients):
             return self._drop("missing_message_authenticator", client_address)
@@ -215,6 +220,7 @@ class Pipeline:
 
     def _drop(self, reason: str, client_address: str, detail: str | None = None) -> Drop:
         self.metrics.drop(reason)
+        self.notices.note(reason, client_address)
         self.log.debug("drop", reason=reason, client=client_address, detail=detail)
         return DROPS[reason]
 
@@ -229,8 +235,9 @@ class Pipeline:
             return "missing_message_authenticator"  # RFC 5997: Status-Server is only trusted with one
         hidden = packet.get(A.USER_PASSWORD)
         if hidden is None:
-            # CHAP / EAP without Message-Authenticator: nothing tells the versions apart; the reply is a reject
-            return client.secrets[0], None
+            # CHAP, EAP or nothing, without Message-Authenticator: nothing in it depends on the secret. A reply signed
+            # with the secret would let anyone test guesses of a weak secret offline, so there is none
+            return "unverifiable"
         candidates = []
         for version in client.secrets:
             password = self._password(packet, version)

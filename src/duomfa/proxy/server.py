@@ -205,6 +205,7 @@ async def _log_stats(proxy: RunningProxy, interval: float = STATS_SECONDS) -> No
         proxy.log.event("INFO", "stats", interval_s=interval, pending_pushes=proxy.pipeline.pending_pushes,
                         secret_versions=len({v.label for e in proxy.pipeline.clients.entries() for v in e.secrets}),
                         duo_reachable=proxy.duo_reachable, duo_keys=proxy.duo_keys_problem is None, **delta)
+        proxy.pipeline.notices.summarize(interval)
         _report_missing_keys(proxy)
 
 
