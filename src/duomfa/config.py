@@ -373,8 +373,7 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
             api_host = f"{api_host}:{api_port}"
 
     clients = _clients(server, inline)
-    exempt = tuple(sorted(
-        (int(key.rsplit("_", 1)[1]), raw.value) for key, raw in server.items() if key.startswith("exempt_username_")))
+    exempt = _exempt_usernames(server, notices)
     client_ip_attr = "Calling-Station-Id"
     if get("client_ip_attr") is not None:
         raw = get("client_ip_attr")
@@ -427,7 +426,7 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
         port=opt("port", lambda r, k: _int(r, k, 1, 65535), 1812),
         interface=opt("interface", _address, "0.0.0.0"),
         failmode=opt("failmode", lambda r, k: _choice(r, k, ("safe", "secure")), "safe"),
-        exempt_usernames=tuple(name for _, name in exempt),
+        exempt_usernames=exempt,
         client_ip_attr=client_ip_attr,
         api_timeout=api_timeout,
         pw_codec=pw_codec,
@@ -446,6 +445,23 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
         debug=debug,
         notices=tuple(notices),
     )
+
+
+def _exempt_usernames(server: dict[str, RawValue], notices: list[str]) -> tuple[str, ...]:
+    """exempt_username_1, _2 … up to the first number missing, as Duo's proxy reads them; a notice for each entry
+    after the gap, which Duo's proxy ignores too (and which duomfa before 0.2 honoured)."""
+    numbered = {int(key.rsplit("_", 1)[1]): raw for key, raw in server.items()
+                if key.startswith("exempt_username_") and key.rsplit("_", 1)[1].isdigit()}
+    names: list[str] = []
+    number = 1
+    while number in numbered:
+        names.append(numbered[number].value)
+        number += 1
+    for ignored in sorted(n for n in numbered if n > number):
+        notices.append(f"{numbered[ignored].origin}: exempt_username_{ignored} is IGNORED: exempt_username_{number} "
+                       f"is missing, and exempt users are read from 1 up to the first missing number (as Duo's "
+                       f"proxy reads them); renumber the entries without gaps if this user must be exempt")
+    return tuple(names)
 
 
 def _clients(server: dict[str, RawValue], inline: bool) -> tuple[RadiusClient, ...]:

@@ -172,3 +172,20 @@ def test_radius_clients_list_shares_the_sources_secret(tmp_path):
     assert [str(n) for n in client.networks] == ["10.0.1.10/32", "10.0.2.10/32", "10.0.3.0/28"]
     with pytest.raises(ConfigError, match="'10.0.9' is not an address"):
         load_settings(write(tmp_path, body.replace("10.0.3.0/28", "10.0.9")), {})
+
+
+def test_exempt_users_are_read_up_to_the_first_missing_number_and_the_rest_named_at_start(tmp_path):
+    path = write(tmp_path, minimal("exempt_username_1 = svc-break-glass\n        exempt_username_2 = Svc-Backup\n"
+                                   "        exempt_username_4 = svc-after-the-gap\n        exempt_username_7 = svc-far"))
+    settings = load_settings(path, {})
+    assert settings.exempt_usernames == ("svc-break-glass", "Svc-Backup")  # as written: matched exactly
+    ignored = [notice for notice in settings.notices if "IGNORED" in notice]
+    assert len(ignored) == 2
+    assert f"{path}:14" in ignored[0] and "exempt_username_4" in ignored[0] and "exempt_username_3 is missing" in ignored[0]
+    assert "exempt_username_7" in ignored[1]
+
+
+def test_without_exempt_username_1_nobody_is_exempt(tmp_path):
+    settings = load_settings(write(tmp_path, minimal("exempt_username_2 = svc-two")), {})
+    assert settings.exempt_usernames == ()
+    assert any("exempt_username_2 is IGNORED" in notice for notice in settings.notices)

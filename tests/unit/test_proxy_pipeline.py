@@ -306,3 +306,48 @@ def test_drop_notices_stay_bounded_under_a_flood_from_many_addresses(monkeypatch
     notices = [line for line in log_lines(stream, pipeline) if line["event"] == "drop_notice"]
     assert len(notices) == 51  # 50 first warnings, then one count for everyone else
     assert (notices[-1]["client"], notices[-1]["count"]) == ("(other clients)", 150)
+
+
+@pytest.mark.parametrize("typed, exempt", [
+    ("svc-exempt", True), ("SVC-EXEMPT", False), ("Svc-Exempt", False), (" svc-exempt", False), ("svc-exempt ", False),
+    ("svc-exempt\u0301", False), ("ｓｖｃ-exempt", False),  # no Unicode folding either
+])
+def test_exempt_users_are_matched_exactly_as_duos_proxy_does(typed, exempt):
+    pipeline, stream = make_pipeline()
+    data, authenticator = access_request(typed, "hello")  # "hello" is no factor: rejected if not exempt
+    reply = radius.verify_reply(pipeline.receive(data, CLIENT), authenticator, CURRENT)
+    assert (reply.code == A.ACCESS_ACCEPT) == exempt
+    warned = [line for line in log_lines(stream, pipeline) if line["event"] == "exempt_mismatch"]
+    # a name that matched before (case or spaces only) is warned about, for one release
+    assert bool(warned) == (not exempt and typed.strip().lower() == "svc-exempt")
+    if warned:
+        assert warned[0]["level"] == "WARNING" and warned[0]["username"] == typed
+        assert warned[0]["exempt_entry"] == "svc-exempt" and "would have been exempt before" in warned[0]["detail"]
+
+
+async def test_the_username_goes_to_duo_as_it_was_sent():
+    pipeline, _ = make_pipeline()
+    seen = []
+
+    async def record(request):
+        seen.append(request.username)
+        from duomfa.proxy.pipeline import Decision
+        return Decision(False, "test", None)
+
+    pipeline.decide = record
+    data, _ = access_request(" Alice ", "push")
+    await pipeline.receive(data, CLIENT).reply
+    assert seen == [" Alice "]
+
+
+@pytest.mark.parametrize("names", [
+    ["alice", "ALICE", "CORP\\alice", "alice@corp.example"],
+    ["CORP\\Alice", "corp\\alice", " alice", "Alice@Other.Example"],
+])
+def test_the_push_guard_counts_a_person_under_all_their_names(names):
+    from duomfa.proxy.pushguard import PushGuard, person
+
+    assert {person(name) for name in names} == {"alice"}
+    guard = PushGuard(3, clock=lambda: 100.0)
+    assert [guard.allow(name) for name in names] == [True, True, True, False]
+    assert guard.allow("bob")  # someone else is not limited by alice's pushes

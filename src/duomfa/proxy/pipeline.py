@@ -138,7 +138,10 @@ class Pipeline:
         self.clock = clock
         self.guard = PushGuard(settings.max_pushes_per_user_per_minute)
         self.retransmissions = Retransmissions(settings.reply_cache_seconds)
-        self.exempt = {name.lower() for name in settings.exempt_usernames}
+        # compared exactly, as Duo's proxy does: no case or Unicode folding, no trimming
+        self.exempt = frozenset(settings.exempt_usernames)
+        # what matched before exact matching: a request that only matches these is warned about (for one release)
+        self.formerly_exempt = {name.strip().lower(): name for name in settings.exempt_usernames}
         self.ma_clients: set[str] = set()  # addresses whose Access-Requests carried Message-Authenticator (auto)
         self.notices = DropNotices(log, clock)
         self.client_ip_type = attribute_type(settings.client_ip_attr)
@@ -267,14 +270,15 @@ class Pipeline:
         return text if text.isprintable() else None
 
     def _username(self, packet: radius.Packet) -> str | None:
+        """The User-Name as sent: not trimmed, not folded (Duo's proxy passes it on as it is)."""
         raw = packet.get(A.USER_NAME)
         if not raw:
             return None
         try:
-            name = raw.decode("utf-8").strip()
+            name = raw.decode("utf-8")
         except UnicodeDecodeError:
             return None
-        return name if name and name.isprintable() else None
+        return name if name.strip() and name.isprintable() else None
 
     def _client_ip(self, packet: radius.Packet) -> str | None:
         raw = packet.get(self.client_ip_type)
@@ -298,8 +302,12 @@ class Pipeline:
             return NOT_PAP
         if username is None:
             return NO_USERNAME
-        if username.lower() in self.exempt:
+        if username in self.exempt:
             return EXEMPT
+        if self.formerly_exempt and (entry := self.formerly_exempt.get(username.strip().lower())) is not None:
+            self.log.event("WARNING", "exempt_mismatch", username=username, exempt_entry=entry,
+                           detail="would have been exempt before; now needs Duo: exempt users are matched exactly "
+                                  "(case and spaces count), as Duo's proxy matches them")
         return None
 
     def _proxy_state(self, packet: radius.Packet) -> list[tuple[int, bytes]]:

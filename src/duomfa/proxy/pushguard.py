@@ -9,6 +9,15 @@ WINDOW_SECONDS = 60.0
 MAX_TRACKED_USERS = 100_000
 
 
+def person(username: str) -> str:
+    """Whom a User-Name names, for counting: CORP\\alice, alice@corp.example, ALICE and " alice" are all "alice".
+    Folding more names together can only make the cap stricter, never looser."""
+    name = username.strip().casefold()
+    name = name.rpartition("\\")[2]
+    name = name.partition("@")[0]
+    return name.strip() or username.strip().casefold()
+
+
 class PushGuard:
     def __init__(self, max_per_minute: int, clock=time.monotonic):
         self.max_per_minute = max_per_minute
@@ -16,9 +25,9 @@ class PushGuard:
         self._recent: dict[str, deque[float]] = {}
 
     def allow(self, username: str) -> bool:
-        """Record one push for the user if the limit allows it; False (nothing recorded) if it does not."""
+        """Record one push for the person if the limit allows it; False (nothing recorded) if it does not."""
         now = self.clock()
-        key = username.lower()
+        key = person(username)
         stamps = self._recent.get(key)
         if stamps is None:
             if len(self._recent) >= MAX_TRACKED_USERS:
