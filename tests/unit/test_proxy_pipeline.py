@@ -351,3 +351,71 @@ def test_the_push_guard_counts_a_person_under_all_their_names(names):
     guard = PushGuard(3, clock=lambda: 100.0)
     assert [guard.allow(name) for name in names] == [True, True, True, False]
     assert guard.allow("bob")  # someone else is not limited by alice's pushes
+
+
+class CountingDuo:
+    """A DuoApi that answers every passcode with `status_msg` and counts the calls."""
+
+    api_host = "duo.test"
+
+    def __init__(self, status_msg="Success. Logging you in...", fail=False):
+        self.status_msg, self.fail, self.calls = status_msg, fail, []
+
+    async def preauth(self, username, ipaddr=None):
+        from duomfa.duo import PreauthResult
+
+        self.calls.append("preauth")
+        return PreauthResult("auth", "Account is active", (), None)
+
+    async def auth(self, factor, username, **options):
+        from duomfa.duo import AuthResult
+
+        self.calls.append("auth")
+        if self.fail:
+            raise RuntimeError("a bug somewhere below")
+        return AuthResult("allow", "allow", self.status_msg, None)
+
+    async def auth_and_wait(self, factor, username, **options):
+        raise AssertionError("not used by these tests")
+
+    async def close(self):
+        pass
+
+
+async def test_a_reply_too_long_for_radius_is_trimmed_and_resent_without_asking_duo_again():
+    pipeline, _ = make_pipeline()
+    pipeline.duo = CountingDuo(status_msg="é" * 1000 + "x" * 5000)  # Duo's message, far over 4096 octets
+    proxy_state = [(A.PROXY_STATE, bytes([n]) * 253) for n in range(5)]
+    data, authenticator = access_request("alice", "123456", extra=proxy_state)
+    reply = await pipeline.receive(data, CLIENT).reply
+    assert len(reply) <= radius.MAX_PACKET_LENGTH
+    packet = radius.verify_reply(reply, authenticator, CURRENT)
+    assert packet.code == A.ACCESS_ACCEPT and packet.get_all(A.PROXY_STATE) == [v for _, v in proxy_state]
+    message = b"".join(packet.get_all(A.REPLY_MESSAGE))
+    assert message.decode("utf-8").startswith("é" * 100)  # cut between characters, never inside one
+    assert pipeline.receive(data, CLIENT) == reply  # the retransmission: the same reply, Duo not asked again
+    assert pipeline.duo.calls == ["preauth", "auth"]
+
+
+async def test_a_request_that_got_no_reply_does_not_ask_duo_again_when_it_is_resent():
+    pipeline, _ = make_pipeline()
+    pipeline.duo = CountingDuo(fail=True)
+    data, _ = access_request("alice", "123456")
+    assert await pipeline.receive(data, CLIENT).reply is None
+    assert drops(pipeline, "internal_error") == 1
+    for _ in range(3):
+        assert pipeline.receive(data, CLIENT) == Drop("unanswerable")
+    assert pipeline.duo.calls == ["preauth", "auth"]  # one passcode attempt at Duo, not four
+
+
+def test_the_reply_cache_is_bounded_in_bytes_as_well_as_entries():
+    from duomfa.proxy.dedup import Retransmissions
+
+    cache = Retransmissions(30.0, clock=lambda: 0.0, max_entries=1000, max_bytes=10_000)
+    for n in range(100):
+        cache.remember(("10.0.0.5", n, 1, bytes(16)), b"q" * 100, b"r" * 100)
+    assert cache.answered_bytes <= 10_000 and len(cache) == 50  # the oldest were forgotten first
+    assert cache.lookup(("10.0.0.5", 99, 1, bytes(16)), b"q" * 100) == b"r" * 100
+    assert cache.lookup(("10.0.0.5", 0, 1, bytes(16)), b"q" * 100) is None
+    cache.remember(("10.0.0.5", 99, 1, bytes(16)), b"q" * 100, b"s" * 100)  # replacing an entry keeps the count
+    assert cache.answered_bytes == 50 * 200

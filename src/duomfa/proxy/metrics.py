@@ -6,7 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 DROP_REASONS = (
     "unknown_client", "malformed", "unsupported_code", "bad_message_authenticator", "bad_secret",
-    "missing_message_authenticator", "ambiguous_secret", "unverifiable", "internal_error", "shutting_down",
+    "missing_message_authenticator", "ambiguous_secret", "unverifiable", "unanswerable", "internal_error",
+    "shutting_down",
 )
 RESULTS = ("accept", "reject")
 

@@ -26,7 +26,7 @@ from duomfa.config import ProxySettings
 from duomfa.duo import DuoApi, DuoApiError, DuoBadResponse, DuoBusy, DuoError, DuoFault, DuoUnavailable, PreauthResult
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
-from duomfa.proxy.dedup import RequestKey, Retransmissions
+from duomfa.proxy.dedup import NO_REPLY, RequestKey, Retransmissions
 from duomfa.proxy.dropnotices import DropNotices
 from duomfa.proxy.metrics import DROP_REASONS, ProxyMetrics
 from duomfa.proxy.pushguard import PushGuard
@@ -109,9 +109,31 @@ UNREAD: Any = object()  # the password, not decrypted yet
 
 
 @functools.lru_cache(maxsize=1024)
-def _reply_message(text: str) -> tuple[tuple[int, bytes], ...]:
-    """Reply-Message attributes for a text; Duo's messages repeat, so each is split and encoded once."""
-    return tuple(radius.split_text_attribute(A.REPLY_MESSAGE, text.encode("utf-8")))
+def _reply_message(text: str) -> tuple[tuple[tuple[int, bytes], ...], int]:
+    """Reply-Message attributes for a text and their encoded size; Duo's messages repeat, so each is split and
+    encoded once."""
+    pieces = tuple(radius.split_text_attribute(A.REPLY_MESSAGE, text.encode("utf-8")))
+    return pieces, sum(2 + len(value) for _, value in pieces)
+
+
+REPLY_ROOM = radius.MAX_PACKET_LENGTH - 20 - 18  # a reply's attributes, after the header and Message-Authenticator
+
+
+def _fit(pieces: tuple[tuple[int, bytes], ...], room: int) -> list[tuple[int, bytes]]:
+    """As much of a Reply-Message as fits in `room` octets, cut between UTF-8 characters."""
+    kept: list[tuple[int, bytes]] = []
+    for kind, value in pieces:
+        if 2 + len(value) <= room:
+            kept.append((kind, value))
+            room -= 2 + len(value)
+            continue
+        cut = room - 2
+        while cut > 0 and value[cut] & 0xC0 == 0x80:  # not inside a character
+            cut -= 1
+        if cut > 0:
+            kept.append((kind, value[:cut]))
+        break
+    return kept
 
 
 @dataclass(frozen=True)
@@ -186,6 +208,8 @@ class Pipeline:
         earlier = self.retransmissions.lookup(key, data)
         if earlier is not None:
             if isinstance(earlier, bytes):
+                if earlier == NO_REPLY:
+                    return self._drop("unanswerable", client_address, detail="a copy of a request with no reply")
                 self.metrics.resent.inc()
                 return earlier
             self.metrics.joined.inc()
@@ -314,8 +338,14 @@ class Pipeline:
         return [(A.PROXY_STATE, value) for value in packet.get_all(A.PROXY_STATE)]
 
     def _reply(self, packet: radius.Packet, secret: SecretVersion, decision: Decision) -> bytes:
-        attributes = list(_reply_message(decision.reply_message)) if decision.reply_message else []
-        attributes.extend(self._proxy_state(packet))
+        proxy_state = self._proxy_state(packet)
+        attributes: list[tuple[int, bytes]] = []
+        if decision.reply_message:
+            pieces, size = _reply_message(decision.reply_message)
+            room = REPLY_ROOM - sum(2 + len(value) for _, value in proxy_state)
+            # Proxy-State must go back whole (RFC 2865 §5.33); a long message from Duo is what gets trimmed
+            attributes = list(pieces) if size <= room else _fit(pieces, room)
+        attributes.extend(proxy_state)
         code = A.ACCESS_ACCEPT if decision.accept else A.ACCESS_REJECT
         self.metrics.requests["accept" if decision.accept else "reject"].inc()
         return radius.encode_reply(code, packet, secret.secret, attributes)
