@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from duomfa.duo.keys import ikey_problem, skey_problem
 from duomfa.radius.constants import attribute_type
 from duomfa.secret import Secret
 
@@ -104,7 +105,10 @@ def read_ini(path: Path) -> dict[str, dict[str, RawValue]]:
             continue
         option = _OPTION_RE.match(stripped)
         if option is None:
-            raise ConfigError(f"{where}: expected 'key = value' or '[section]', found {stripped[:40]!r}")
+            # the line is not shown: a secret wrapped onto a line of its own would be printed
+            raise ConfigError(f"{where}: this line is neither 'key = value' nor '[section]' (its text is not shown, "
+                              "in case it holds a secret); join a value that was wrapped onto its own line, or put "
+                              "# before a comment")
         if current is None:
             raise ConfigError(f"{where}: {option.group(1)!r} is outside any section; put it under [main] or "
                               f"[{SERVER_SECTION}]")
@@ -231,6 +235,25 @@ def _address(raw: RawValue, key: str) -> str:
         raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not an IP address") from None
 
 
+_ADDRESS_CHARACTERS = re.compile(r"[0-9A-Fa-f:./\-\s]{1,64}")
+
+
+def shown_address(value: str) -> str:
+    """A value meant to be an address, quoted for a message — unless it does not look like one, when it may be a
+    shared secret put in the wrong place, and is not shown."""
+    if _ADDRESS_CHARACTERS.fullmatch(value):
+        return repr(value)
+    return "(a value not shown: it does not look like an address — is it a shared secret?)"
+
+
+def _not_networks(origin: str, what: str, value: str, exc: ValueError) -> ConfigError:
+    if shown_address(value) == repr(value):
+        return ConfigError(f"{origin}: {what} {value!r} is not an address, a CIDR block or a range a.b.c.d-e.f.g.h "
+                           f"({exc})")
+    return ConfigError(f"{origin}: {what} {shown_address(value)} is not an address, a CIDR block or a range "
+                       "a.b.c.d-e.f.g.h")
+
+
 def parse_networks(text: str) -> tuple[IpNetwork, ...]:
     """An address, a CIDR block (or address/netmask), or a range a.b.c.d-e.f.g.h, as networks."""
     text = text.strip()
@@ -352,15 +375,15 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
     api_host = ""
     if inline or get("ikey"):
         ikey_raw = required("ikey")
-        if not re.fullmatch(r"DI[A-Z0-9]{18}", ikey_raw.value):
-            raise ConfigError(f"{ikey_raw.origin}: ikey {ikey_raw.value!r} is not an integration key "
-                              "(20 characters, starting with DI)")
+        problem = ikey_problem(ikey_raw.value)
+        if problem:
+            raise ConfigError(f"{ikey_raw.origin}: {problem}")
         ikey = ikey_raw.value
     if inline or get("skey"):
         skey_raw = required("skey")
-        if len(skey_raw.value) != 40:
-            raise ConfigError(f"{skey_raw.origin}: skey is not a Duo secret key (40 characters; it has "
-                              f"{len(skey_raw.value)})")
+        problem = skey_problem(skey_raw.value)
+        if problem:
+            raise ConfigError(f"{skey_raw.origin}: {problem}")
         skey = Secret(skey_raw.value)
     if inline or get("api_host"):
         api_host = required("api_host").value.lower()
@@ -389,6 +412,7 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
         assert raw is not None
         try:
             pw_codec = codecs.lookup(raw.value).name
+            "x".encode(pw_codec)  # hex, base64, rot13 … are codecs too, but not text encodings: refused now
         except LookupError:
             raise ConfigError(f"{raw.origin}: pw_codec = {raw.value!r} is not a text encoding Python knows "
                               "(e.g. utf-8, latin-1)") from None
@@ -477,8 +501,7 @@ def _clients(server: dict[str, RawValue], inline: bool) -> tuple[RadiusClient, .
         try:
             networks = parse_networks(ip_raw.value)
         except ValueError as exc:
-            raise ConfigError(f"{ip_raw.origin}: radius_ip_{number} = {ip_raw.value!r} is not an address, a CIDR "
-                              f"block or a range a.b.c.d-e.f.g.h ({exc})") from None
+            raise _not_networks(ip_raw.origin, f"radius_ip_{number} =", ip_raw.value, exc) from None
         secret = None
         if inline:
             if secret_raw is None or not secret_raw.value:
@@ -501,8 +524,7 @@ def _clients(server: dict[str, RawValue], inline: bool) -> tuple[RadiusClient, .
             try:
                 networks.extend(parse_networks(item))
             except ValueError as exc:
-                raise ConfigError(f"{listed.origin}: {key} entry {item.strip()!r} is not an address, a CIDR "
-                                  f"block or a range ({exc})") from None
+                raise _not_networks(listed.origin, f"{key} entry", item.strip(), exc) from None
         clients.append(RadiusClient(name=key, networks=tuple(networks), secret=None, status_only=status_only))
     if inline and not clients:
         raise ConfigError(f"radius_ip_1 and radius_secret_1 are required in [{SERVER_SECTION}]: the RADIUS clients "

@@ -146,7 +146,7 @@ def test_structure_errors_name_the_line(tmp_path):
     with pytest.raises(ConfigError, match=rf"{path}:3: port is set twice"):
         load_settings(path, {})
     path = write(tmp_path, "[radius_server_duo_only]\nthis line is nonsense\n")
-    with pytest.raises(ConfigError, match=rf"{path}:2: expected 'key = value'"):
+    with pytest.raises(ConfigError, match=rf"{path}:2: this line is neither 'key = value' nor"):
         load_settings(path, {})
 
 
@@ -189,3 +189,40 @@ def test_without_exempt_username_1_nobody_is_exempt(tmp_path):
     settings = load_settings(write(tmp_path, minimal("exempt_username_2 = svc-two")), {})
     assert settings.exempt_usernames == ()
     assert any("exempt_username_2 is IGNORED" in notice for notice in settings.notices)
+
+
+SECRET_LOOKING = "Zq7-not-to-be-printed-9Xk2Lm4Np6Rs8Tv0Wy"  # 40 characters, like an skey
+
+
+@pytest.mark.parametrize("extra, expected", [
+    # ikey and skey swapped
+    (f"ikey = {SECRET_LOOKING}\n        skey = {IKEY}", "is it the skey?"),
+    # a secret wrapped onto a line of its own
+    (f"radius_secret_3 = {SECRET_LOOKING[:20]}\n        {SECRET_LOOKING[20:]}", "neither 'key = value' nor"),
+    # radius_ip and radius_secret swapped
+    (f"radius_ip_3 = {SECRET_LOOKING}\n        radius_secret_3 = 10.0.3.10", "is it a shared secret?"),
+    (f"radius_ip_3 = 10.0.3.10\n        radius_secret_3 = x\n        radius_ip_4 = s3cr3t/24\n"
+     f"        radius_secret_4 = y", "is it a shared secret?"),
+])
+def test_a_configuration_error_never_prints_a_secret(tmp_path, extra, expected):
+    body = minimal(extra)
+    if extra.startswith("ikey"):
+        body = body.replace(f"ikey = {IKEY}\n", "").replace(f"skey = {SKEY}\n", "")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, body), {})
+    message = str(caught.value)
+    assert expected in message
+    for piece in (SECRET_LOOKING, SECRET_LOOKING[:20], SECRET_LOOKING[20:], "s3cr3t"):
+        assert piece not in message
+
+
+def test_an_address_typo_is_still_shown(tmp_path):
+    with pytest.raises(ConfigError, match=r"radius_ip_3 = '10\.0\.3\.300' is not an address"):
+        load_settings(write(tmp_path, minimal("radius_ip_3 = 10.0.3.300\n        radius_secret_3 = x")), {})
+
+
+@pytest.mark.parametrize("codec", ["hex", "base64", "rot13", "zlib", "no-such-codec"])
+def test_pw_codec_must_be_a_text_encoding_at_start(tmp_path, codec):
+    with pytest.raises(ConfigError, match="not a text encoding"):
+        load_settings(write(tmp_path, minimal(f"pw_codec = {codec}")), {})
+    assert load_settings(write(tmp_path, minimal("pw_codec = latin-1")), {}).pw_codec == "iso8859-1"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from duomfa.config import ConfigError, IpNetwork, ProxySettings, Secret, parse_networks
+from duomfa.config import ConfigError, IpNetwork, ProxySettings, Secret, parse_networks, shown_address
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 
 STAGES = ("AWSCURRENT", "AWSPENDING", "AWSPREVIOUS")
@@ -108,8 +108,8 @@ def state_from_stages(stages: Mapping[str, tuple[str, Any]], retired: tuple[str,
                 raise ValueError(f"a {type(item).__name__}")
             clients.extend(parse_networks(item))
         except ValueError:
-            raise SecretsSourceError(f"radius_clients entry {str(item)[:60]!r} is not an address, CIDR block or "
-                                     "range", current_id) from None
+            raise SecretsSourceError(f"radius_clients entry {shown_address(str(item))} is not an address, CIDR "
+                                     "block or range", current_id) from None
     skey = current.get("skey")
     fingerprint = json.dumps([[v.label for v in versions], [str(n) for n in clients], current.get("ikey"),
                               current.get("api_host"), sorted(s for s in seen), skey], sort_keys=True)
