@@ -14,7 +14,6 @@ import errno
 import hashlib
 import ipaddress
 import json
-import secrets
 import socket
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from duomfa import radius
+from duomfa.radius.exchange import status_server
+from duomfa.radius_udp import exchange
 from duomfa.config import ConfigError, ProxySettings, load_settings
 from duomfa.duo import DuoApiError, DuoClient, DuoFault
 from duomfa.proxy.secrets_source import (
@@ -198,37 +199,11 @@ def _probe_address(interface: str) -> str:
 def send_status_server(address: str, port: int, secret: bytes, *, timeout: float = 1.0,
                        attempts: int = 3) -> tuple[str, float]:
     """One Status-Server (RFC 5997) to address:port: ("accept" | "reject" | "refused" | "silent" |
-    "bad_signature", round-trip seconds). The socket is connected so that ICMP port unreachable shows."""
-    authenticator = radius.new_request_authenticator()
-    identifier = secrets.randbelow(256)
-    request = radius.encode_request(radius.STATUS_SERVER, identifier, authenticator,
-                                    [(radius.NAS_IDENTIFIER, b"duomfa-doctor")], secret)
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.connect((address, port))
-        for _ in range(attempts):
-            started = time.perf_counter()
-            try:
-                sock.send(request)
-                ends = time.monotonic() + timeout
-                while (left := ends - time.monotonic()) > 0:
-                    sock.settimeout(left)
-                    data = sock.recv(4096)
-                    if len(data) >= 20 and data[1] == identifier:
-                        break
-                else:
-                    continue
-            except ConnectionRefusedError:
-                return "refused", 0.0
-            except TimeoutError:
-                continue
-            rtt = time.perf_counter() - started
-            try:
-                reply = radius.verify_reply(data, authenticator, secret)
-            except (radius.MalformedPacket, radius.BadReplyAuthenticator):
-                return "bad_signature", rtt
-            return ("accept" if reply.code == radius.ACCESS_ACCEPT else "reject"), rtt
-    return "silent", 0.0
+    "bad_signature", round-trip seconds)."""
+    result = exchange(status_server(secret, "duomfa-doctor"), address, port, timeout=timeout, attempts=attempts)
+    if result.reply is None:
+        return result.outcome, 0.0
+    return ("accept" if result.reply.code == radius.ACCESS_ACCEPT else "reject"), result.rtt
 
 
 def check_probe(settings: ProxySettings, state: SourceState | None,

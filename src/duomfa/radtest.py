@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
+import math
 import time
 from dataclasses import dataclass
 
 from duomfa import radius
+from duomfa.radius.exchange import access_request
+from duomfa.radius_udp import exchange_async
 
 A = radius.constants
 CODE_NAMES = {A.ACCESS_ACCEPT: "Access-Accept", A.ACCESS_REJECT: "Access-Reject",
@@ -22,53 +23,20 @@ class RadtestResult:
     attempts: int
 
 
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.replies.put_nowait(data)
-
-
 async def radtest(username: str, factor: str, *, server: str = "127.0.0.1", port: int = 1812, secret: bytes,
                   timeout: float = 90.0, retry_interval: float = 10.0, nas_identifier: str = "duomfa-radtest",
                   calling_station_id: str | None = None) -> RadtestResult:
-    authenticator = radius.new_request_authenticator()
-    identifier = int.from_bytes(authenticator[:1], "big")
-    attributes = [
-        (A.USER_NAME, username.encode("utf-8")),
-        (A.USER_PASSWORD, radius.hide_user_password(factor.encode("utf-8"), secret, authenticator)),
-        (A.NAS_IDENTIFIER, nas_identifier.encode("utf-8")),
-    ]
+    """One Access-Request with Message-Authenticator, resent every `retry_interval` seconds for up to `timeout`."""
+    attributes = [(A.NAS_IDENTIFIER, nas_identifier.encode("utf-8"))]
     if calling_station_id:
         attributes.append((A.CALLING_STATION_ID, calling_station_id.encode("utf-8")))
-    packet = radius.encode_request(A.ACCESS_REQUEST, identifier, authenticator, attributes, secret,
-                                   message_authenticator=True)
-    loop = asyncio.get_running_loop()
-    family = socket.AF_INET6 if ":" in server else socket.AF_INET
-    transport, receiver = await loop.create_datagram_endpoint(_Receiver, remote_addr=(server, port), family=family)
+    request = access_request(username, factor, secret, attributes=attributes)
+    attempts = max(1, math.ceil(timeout / retry_interval))
     started = time.monotonic()
-    attempts = 0
-    try:
-        while time.monotonic() - started < timeout:
-            transport.sendto(packet)
-            attempts += 1
-            wait = min(retry_interval, timeout - (time.monotonic() - started))
-            wait_until = time.monotonic() + wait
-            while (remaining := wait_until - time.monotonic()) > 0:
-                try:
-                    data = await asyncio.wait_for(receiver.replies.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
-                try:
-                    reply = radius.verify_reply(data, authenticator, secret)
-                except (radius.MalformedPacket, radius.BadReplyAuthenticator):
-                    continue  # not a reply to us, or forged: keep waiting
-                if reply.identifier != identifier:
-                    continue
-                messages = b"".join(reply.get_all(A.REPLY_MESSAGE)).decode("utf-8", "replace") or None
-                return RadtestResult(CODE_NAMES.get(reply.code, str(reply.code)), messages,
-                                     round((time.monotonic() - started) * 1000, 1), attempts)
-    finally:
-        transport.close()
-    return RadtestResult(None, None, round((time.monotonic() - started) * 1000, 1), attempts)
+    result = await exchange_async(request, server, port, timeout=min(retry_interval, timeout), attempts=attempts)
+    elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+    if result.reply is None:
+        return RadtestResult(None, None, elapsed_ms, result.attempts)
+    reply = result.reply
+    messages = b"".join(reply.get_all(A.REPLY_MESSAGE)).decode("utf-8", "replace") or None
+    return RadtestResult(CODE_NAMES.get(reply.code, str(reply.code)), messages, elapsed_ms, result.attempts)

@@ -16,12 +16,9 @@ This module needs `duomfa.radius` (standard library only) besides boto3: the Lam
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
-import secrets
-import socket
 import string
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +29,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from duomfa import radius
+from duomfa.radius.exchange import status_server
+from duomfa.radius_udp import exchange
 from duomfa.control.addresses import healthy_addresses, running_tasks
 from duomfa.control.runtime import (
     env_int,
@@ -218,32 +217,8 @@ def set_secret(ecs: Any, ecr: Any, cluster: str, service: str) -> str:
 def probe_status_server(address: str, port: int, secret: bytes, *, timeout: float = 1.0, attempts: int = 3) -> bool:
     """True when `address` answers a Status-Server (RFC 5997) signed with `secret` by an Access-Accept signed with
     it. A proxy that does not hold the secret stays silent, so "no" costs timeout × attempts."""
-    authenticator = radius.new_request_authenticator()
-    identifier = secrets.randbelow(256)
-    request = radius.encode_request(radius.STATUS_SERVER, identifier, authenticator,
-                                    [(radius.NAS_IDENTIFIER, b"duomfa-rotation")], secret)
-    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        for _ in range(attempts):
-            try:
-                sock.sendto(request, (address, port))
-            except OSError:
-                return False
-            ends = time.monotonic() + timeout
-            while (left := ends - time.monotonic()) > 0:
-                sock.settimeout(left)
-                try:
-                    data, _source = sock.recvfrom(4096)
-                except OSError:  # timeout, or ICMP port unreachable: send again
-                    break
-                if len(data) < 20 or data[1] != identifier:
-                    continue  # a late answer to something else
-                try:
-                    reply = radius.verify_reply(data, authenticator, secret)
-                except (radius.MalformedPacket, radius.BadReplyAuthenticator):
-                    return False
-                return reply.code == radius.ACCESS_ACCEPT
-    return False
+    result = exchange(status_server(secret, "duomfa-rotation"), address, port, timeout=timeout, attempts=attempts)
+    return result.reply is not None and result.reply.code == radius.ACCESS_ACCEPT
 
 
 def verify_secret(secretsmanager: Any, ecs: Any, secret_id: str, token: str, *, cluster: str, service: str,

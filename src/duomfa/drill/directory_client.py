@@ -5,11 +5,12 @@ last given. The drill watches what such a client sees while the secret rotates."
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass, field
 
 from duomfa import radius
+from duomfa.radius.exchange import access_request
+from duomfa.radius_udp import exchange_async
 
 A = radius.constants
 
@@ -22,14 +23,6 @@ class LoginCounts:
     timed_out: int = 0
     resends: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
-
-
-class _Exchange(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.replies.put_nowait(data)
 
 
 class DirectoryRadiusClient:
@@ -49,43 +42,25 @@ class DirectoryRadiusClient:
     async def login(self, username: str, factor: str) -> str:
         """'accepted', 'rejected' or 'timed_out', as the user would see it."""
         self.counts.sent += 1
-        loop = asyncio.get_running_loop()
-        transport, exchange = await loop.create_datagram_endpoint(_Exchange, local_addr=("127.0.0.1", 0))
-        try:
-            for attempt in range(self.retries + 1):
-                if attempt:
-                    self.counts.resends += 1
-                secret = self.secret  # a retry goes out with whatever secret the directory holds now
-                authenticator = os.urandom(16)
-                identifier = authenticator[0]
-                attributes = [(A.USER_NAME, username.encode()),
-                              (A.USER_PASSWORD, radius.hide_user_password(factor.encode(), secret, authenticator)),
-                              (A.NAS_IDENTIFIER, b"directory-drill")]
-                packet = radius.encode_request(A.ACCESS_REQUEST, identifier, authenticator, attributes, secret,
-                                               message_authenticator=self.message_authenticator)
-                server = self.servers[attempt % len(self.servers)]
-                transport.sendto(packet, server)
-                deadline = time.monotonic() + self.timeout
-                while (remaining := deadline - time.monotonic()) > 0:
-                    try:
-                        data = await asyncio.wait_for(exchange.replies.get(), remaining)
-                    except asyncio.TimeoutError:
-                        break
-                    try:
-                        reply = radius.verify_reply(data, authenticator, secret)
-                    except (radius.MalformedPacket, radius.BadReplyAuthenticator):
-                        continue  # a reply the directory cannot verify is as good as none
-                    if reply.code == A.ACCESS_ACCEPT:
-                        self.counts.accepted += 1
-                        return "accepted"
-                    message = (reply.get(A.REPLY_MESSAGE) or b"").decode("utf-8", "replace")
-                    self.counts.rejected += 1
-                    self.counts.reject_reasons[message] = self.counts.reject_reasons.get(message, 0) + 1
-                    return "rejected"
-            self.counts.timed_out += 1
-            return "timed_out"
-        finally:
-            transport.close()
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.counts.resends += 1
+            # a retry is a new request, with whatever secret the directory holds now, to its next server
+            request = access_request(username, factor, self.secret, attributes=[(A.NAS_IDENTIFIER, b"directory-drill")],
+                                     message_authenticator=self.message_authenticator)
+            address, port = self.servers[attempt % len(self.servers)]
+            result = await exchange_async(request, address, port, timeout=self.timeout, attempts=1)
+            if result.reply is None:
+                continue  # silence, or a reply the directory cannot verify: as good as none
+            if result.reply.code == A.ACCESS_ACCEPT:
+                self.counts.accepted += 1
+                return "accepted"
+            message = (result.reply.get(A.REPLY_MESSAGE) or b"").decode("utf-8", "replace")
+            self.counts.rejected += 1
+            self.counts.reject_reasons[message] = self.counts.reject_reasons.get(message, 0) + 1
+            return "rejected"
+        self.counts.timed_out += 1
+        return "timed_out"
 
 
 async def steady_logins(client: DirectoryRadiusClient, users: list[tuple[str, str]], rate: float,
