@@ -1,13 +1,8 @@
 """The proxy's settings: one typed model, read once at start from an authproxy.cfg-style INI file and/or
-DUOMFA_* environment variables, validated with messages that name the file, line, key and what is allowed.
-
-Duo admins can reuse their Duo Authentication Proxy `[radius_server_duo_only]` section as it is: every option Duo's
-proxy knows is either honoured or refused with the reason; only keys nobody knows are "unknown".
-"""
+DUOMFA_* environment variables; the options themselves are declared in duomfa.options."""
 
 from __future__ import annotations
 
-import codecs
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -15,21 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from duomfa.duo.keys import ikey_problem, skey_problem
-from duomfa.radius.constants import attribute_type
+from duomfa.options import (MAIN, OPTIONS, SERVER, ConfigError, FailMode, MessageAuthenticatorPolicy, RawValue,
+                            SecretsSource, allowed_keys, default, option)
 from duomfa.secret import Secret
 
-__all__ = ["ConfigError", "ProxySettings", "RadiusClient", "Secret", "load_settings", "parse_networks"]
+__all__ = ["ConfigError", "FailMode", "MessageAuthenticatorPolicy", "ProxySettings", "RadiusClient", "Secret",
+           "SecretsSource", "load_settings", "parse_networks"]
 
-SERVER_SECTION = "radius_server_duo_only"
+SERVER_SECTION = SERVER
 ENV_PREFIX = "DUOMFA_"
 # DUOMFA_* variables that belong to the scripts, not to the proxy's settings
 ENV_NOT_SETTINGS = {"DUOMFA_VENV", "DUOMFA_ROOT"}
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class ConfigError(Exception):
-    """A setting that stops the start; the message says where it is and what would be accepted."""
 
 
 @dataclass(frozen=True)
@@ -48,35 +41,29 @@ class ProxySettings:
     skey: Secret | None
     api_host: str
     clients: tuple[RadiusClient, ...]
-    port: int = 1812
-    interface: str = "0.0.0.0"
-    failmode: str = "safe"
+    port: int = default("port")
+    interface: str = default("interface")
+    failmode: FailMode = default("failmode")
     exempt_usernames: tuple[str, ...] = ()
-    client_ip_attr: str = "Calling-Station-Id"
-    api_timeout: float | None = 10.0
-    pw_codec: str = "utf-8"
-    require_message_authenticator: str = "auto"
-    ca_certs: str | None = None
-    http_port: int | None = 8080
-    http_interface: str = "0.0.0.0"
-    secrets_source: str = "inline"
-    secrets_refresh_seconds: float = 30.0
-    max_pushes_per_user_per_minute: int = 3
-    reply_cache_seconds: float = 30.0
-    push_wait_seconds: float = 75.0
-    long_poll_grace_seconds: float = 65.0
+    client_ip_attr: str = default("client_ip_attr")
+    api_timeout: float | None = default("api_timeout")
+    pw_codec: str = default("pw_codec")
+    require_message_authenticator: MessageAuthenticatorPolicy = default("require_message_authenticator")
+    ca_certs: str | None = default("ca_certs")
+    http_port: int | None = default("http_port")
+    http_interface: str = default("http_interface")
+    secrets_source: SecretsSource = default("secrets_source")
+    secrets_refresh_seconds: float = default("secrets_refresh_seconds")
+    max_pushes_per_user_per_minute: int = default("max_pushes_per_user_per_minute")
+    reply_cache_seconds: float = default("reply_cache_seconds")
+    push_wait_seconds: float = default("push_wait_seconds")
+    long_poll_grace_seconds: float = default("long_poll_grace_seconds")
     http_proxy: str | None = None
-    debug: bool = False
+    debug: bool = default("debug")
     notices: tuple[str, ...] = field(default=())  # options accepted but without effect, to log at start
 
 
 # --- reading the INI file, keeping line numbers -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RawValue:
-    value: str
-    origin: str  # "FILE:LINE" or "environment variable NAME"
-
 
 _SECTION_RE = re.compile(r"^\[\s*([^\]]+?)\s*\]\s*$")
 _OPTION_RE = re.compile(r"^([^=:\s][^=:]*?)\s*[=:]\s*(.*)$")
@@ -120,9 +107,8 @@ def read_ini(path: Path) -> dict[str, dict[str, RawValue]]:
     return sections
 
 
-# --- what each option means ----------------------------------------------------------------------------------
+# --- options of Duo's proxy that duomfa does not take ---------------------------------------------------------
 
-MAIN_OPTIONS = {"debug", "log_stdout"}
 # [main] options of Duo's proxy that make no sense for duomfa's logging model: accepted, with a notice
 MAIN_IGNORED = {
     "log_auth_events": "duomfa always logs one JSON line per authentication",
@@ -135,35 +121,6 @@ MAIN_IGNORED = {
     "log_ldap_events": "duomfa has no LDAP",
     "test_connectivity_on_startup": "duomfa checks Duo at start and on /readyz",
 }
-SERVER_OPTIONS = {
-    "ikey": "the integration key of a Duo RADIUS or Auth API application",
-    "skey": "its secret key",
-    "api_host": "the API host name, e.g. api-XXXXXXXX.duosecurity.com (or duofederal.com)",
-    "api_port": "the API port (default 443)",
-    "api_timeout": "seconds for each call to Duo; 0 = no limit (default 10)",
-    "failmode": "safe (let users in when preauth cannot reach Duo at all; Duo's default) or secure",
-    "port": "the UDP port (default 1812)",
-    "interface": "the address to listen on (default: all)",
-    "client_ip_attr": "the RADIUS attribute carrying the user's IP for Duo (default Calling-Station-Id)",
-    "pw_codec": "the text encoding of the password (default utf-8)",
-    "http_proxy_host": "a web proxy for outbound HTTPS to Duo",
-    "http_proxy_port": "its port (default 80)",
-    "http_ca_certs_file": "a CA bundle to trust for Duo instead of Duo's pinned one (same as ca_certs)",
-    "debug": "true for more detail in the log",
-    "require_message_authenticator": "auto, yes or no (default auto)",
-    "ca_certs": "a CA bundle to trust for Duo (default: Duo's pinned bundle from duo_client)",
-    "http_port": "TCP port of /healthz, /readyz and /metrics (default 8080; 0 = off)",
-    "http_interface": "address of that HTTP listener (default: all)",
-    "secrets_source": "inline, a JSON file path (file:PATH), or aws-secretsmanager:ARN",
-    "radius_clients": "comma-separated addresses, CIDR blocks or ranges that use the secrets_source's shared secret",
-    "status_server_clients": "comma-separated addresses or CIDR blocks that may send Status-Server only (probes)",
-    "secrets_refresh_seconds": "how often a file or Secrets Manager source is read again (default 30)",
-    "max_pushes_per_user_per_minute": "pushes and calls per user per minute before refusing more (default 3)",
-    "reply_cache_seconds": "how long a reply is resent to retransmissions (default 30)",
-    "push_wait_seconds": "longest wait for a push or call to be answered (default 75)",
-    "long_poll_grace_seconds": "how much longer than api_timeout a long-poll to Duo may take (default 65)",
-}
-SERVER_NUMBERED = ("radius_ip_", "radius_secret_", "exempt_username_")
 SERVER_NO_EFFECT = {
     "client": "[radius_server_duo_only] has no primary authentication",
     "pass_through_attr_names": "attributes pass through to a primary server, and duo_only has none",
@@ -191,48 +148,6 @@ OTHER_SECTIONS = {
     "sso": "duomfa has no SSO",
 }
 
-
-def _bool(raw: RawValue, key: str) -> bool:
-    value = raw.value.lower()
-    if value in ("true", "yes", "1", "on"):
-        return True
-    if value in ("false", "no", "0", "off"):
-        return False
-    raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not true or false")
-
-
-def _int(raw: RawValue, key: str, low: int, high: int) -> int:
-    try:
-        value = int(raw.value)
-    except ValueError:
-        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not a whole number ({low}–{high})") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{raw.origin}: {key} = {value} is out of range; allowed {low}–{high}")
-    return value
-
-
-def _number(raw: RawValue, key: str, low: float, high: float) -> float:
-    try:
-        value = float(raw.value)
-    except ValueError:
-        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not a number ({low:g}–{high:g})") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{raw.origin}: {key} = {raw.value} is out of range; allowed {low:g}–{high:g}")
-    return value
-
-
-def _choice(raw: RawValue, key: str, allowed: tuple[str, ...]) -> str:
-    value = raw.value.lower()
-    if value not in allowed:
-        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r}; allowed: {', '.join(allowed)}")
-    return value
-
-
-def _address(raw: RawValue, key: str) -> str:
-    try:
-        return str(ipaddress.ip_address(raw.value))
-    except ValueError:
-        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not an IP address") from None
 
 
 _ADDRESS_CHARACTERS = re.compile(r"[0-9A-Fa-f:./\-\s]{1,64}")
@@ -266,24 +181,6 @@ def parse_networks(text: str) -> tuple[IpNetwork, ...]:
     return (ipaddress.ip_network(text, strict=False),)
 
 
-def _ca_path(raw: RawValue, key: str) -> str:
-    if not Path(raw.value).is_file():
-        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r}: no such file (a PEM CA bundle is expected)")
-    return raw.value
-
-
-def _secrets_source(raw: RawValue) -> str:
-    value = raw.value
-    if value == "inline" or value.startswith("file:"):
-        return value
-    if value.startswith("aws-secretsmanager:"):
-        if not value.split(":", 1)[1]:
-            raise ConfigError(f"{raw.origin}: secrets_source needs the secret's ARN or name after "
-                              "aws-secretsmanager:")
-        return value
-    raise ConfigError(f"{raw.origin}: secrets_source = {value!r}; allowed: inline, file:PATH, aws-secretsmanager:ARN")
-
-
 def _environment_values(environ: Mapping[str, str]) -> dict[str, RawValue]:
     values: dict[str, RawValue] = {}
     for name, value in environ.items():
@@ -294,15 +191,9 @@ def _environment_values(environ: Mapping[str, str]) -> dict[str, RawValue]:
     return values
 
 
-def _known_server_key(key: str) -> bool:
-    if key in SERVER_OPTIONS or key in SERVER_NO_EFFECT or key in MAIN_OPTIONS or key in MAIN_IGNORED:
-        return True
-    return any(key.startswith(prefix) and key[len(prefix):].isdigit() for prefix in SERVER_NUMBERED)
-
-
-def _allowed_keys_text() -> str:
-    names = sorted(SERVER_OPTIONS) + ["radius_ip_N", "radius_secret_N", "exempt_username_N"]
-    return ", ".join(names)
+def _refusal(key: str) -> str | None:
+    return SERVER_REFUSED.get(key) or next(
+        (why for prefix, why in SERVER_REFUSED.items() if prefix.endswith("_") and key.startswith(prefix)), None)
 
 
 def load_settings(path: Path | None, environ: Mapping[str, str]) -> ProxySettings:
@@ -312,163 +203,108 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> ProxySetting
     if path is not None:
         sections = read_ini(path)
         for name, options in sections.items():
-            if name == "main":
+            if name == MAIN:
                 main = options
-            elif name == SERVER_SECTION:
+            elif name == SERVER:
                 server = options
             else:
                 origin = next(iter(options.values())).origin if options else str(path)
                 base = re.sub(r"\d+$", "", name)
-                if base == SERVER_SECTION:
+                if base == SERVER:
                     reason = "run one duomfa proxy per [radius_server_duo_only] section"
                 else:
                     reason = OTHER_SECTIONS.get(base, "duomfa reads [main] and [radius_server_duo_only] only")
                 raise ConfigError(f"{path}: section [{name}] cannot be used: {reason}"
                                   + (f" (near {origin})" if options else ""))
         if not server:
-            raise ConfigError(f"{path}: no [{SERVER_SECTION}] section with settings; see docs/proxy.md")
+            raise ConfigError(f"{path}: no [{SERVER}] section with settings; see docs/proxy.md")
     for key, raw in main.items():
-        if key not in MAIN_OPTIONS and key not in MAIN_IGNORED and key != "fips_mode":
+        known = option(key)
+        if key not in MAIN_IGNORED and (known is None or MAIN not in known.sections):
             raise ConfigError(f"{raw.origin}: unknown key {key!r} in [main]; allowed: "
-                              f"{', '.join(sorted(MAIN_OPTIONS | set(MAIN_IGNORED) | {'fips_mode'}))}")
+                              f"{', '.join([allowed_keys(MAIN), *sorted(MAIN_IGNORED)])}")
     for key, raw in _environment_values(environ).items():
-        if not _known_server_key(key) and key != "fips_mode":
-            raise ConfigError(f"{raw.origin}: unknown setting {key!r}; allowed: {_allowed_keys_text()}")
-        (main if key in MAIN_OPTIONS or key in MAIN_IGNORED or key == "fips_mode" else server)[key] = raw
+        known = option(key)
+        if known is None and key not in MAIN_IGNORED and key not in SERVER_NO_EFFECT and not _refusal(key):
+            raise ConfigError(f"{raw.origin}: unknown setting {key!r}; allowed: {allowed_keys(SERVER)}")
+        in_main = key in MAIN_IGNORED or (known is not None and SERVER not in known.sections)
+        (main if in_main else server)[key] = raw
     return _build(main, server)
 
 
 def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySettings:
-    notices: list[str] = []
-    for key, raw in main.items():
-        if key in MAIN_IGNORED:
-            notices.append(f"{raw.origin}: {key} has no effect: {MAIN_IGNORED[key]}")
-    if "fips_mode" in main and _bool(main["fips_mode"], "fips_mode"):
+    """Each option through its parser; then the rules that span several options."""
+    notices = [f"{raw.origin}: {key} has no effect: {MAIN_IGNORED[key]}" for key, raw in main.items()
+               if key in MAIN_IGNORED]
+    for key, raw in server.items():
+        refusal = _refusal(key)
+        if refusal:
+            raise ConfigError(f"{raw.origin}: {key} cannot be used: {refusal}")
+        if key in SERVER_NO_EFFECT:
+            notices.append(f"{raw.origin}: {key} has no effect: {SERVER_NO_EFFECT[key]}")
+        elif option(key) is None or SERVER not in option(key).sections:  # type: ignore[union-attr]
+            raise ConfigError(f"{raw.origin}: unknown key {key!r} in [{SERVER}]; allowed: {allowed_keys(SERVER)}")
+
+    values: dict[str, object] = {}
+    parsed: dict[str, object] = {}
+    for spec in OPTIONS:
+        if spec.numbered:
+            continue
+        for section, given in ((MAIN, main), (SERVER, server)):
+            raw = given.get(spec.name)
+            if raw is not None and section in spec.sections:
+                parsed[f"{section}.{spec.name}"] = value = spec.parse(raw, spec.name)
+                if spec.attribute is not None:
+                    values[spec.attribute] = value
+
+    if parsed.get(f"{MAIN}.fips_mode"):
         raise ConfigError(
             f"{main['fips_mode'].origin}: fips_mode = true, but this Python's OpenSSL is not running in FIPS mode, "
             "so duomfa cannot honour it; run the proxy on a FIPS-enabled host or image, or remove fips_mode")
-    for key, raw in server.items():
-        refusal = SERVER_REFUSED.get(key) or next(
-            (why for prefix, why in SERVER_REFUSED.items() if prefix.endswith("_") and key.startswith(prefix)), None)
-        if refusal:
-            raise ConfigError(f"{raw.origin}: {key} cannot be used: {refusal}")
-        if not _known_server_key(key):
-            raise ConfigError(f"{raw.origin}: unknown key {key!r} in [{SERVER_SECTION}]; allowed: {_allowed_keys_text()}")
-        if key in SERVER_NO_EFFECT:
-            notices.append(f"{raw.origin}: {key} has no effect: {SERVER_NO_EFFECT[key]}")
+    values["debug"] = bool(parsed.get(f"{MAIN}.debug")) or bool(parsed.get(f"{SERVER}.debug"))
+    source = values.get("secrets_source", default("secrets_source"))
+    assert isinstance(source, SecretsSource)
+    ikey, skey, api_host = _duo_keys(server, source.inline)
+    port = parsed.get(f"{SERVER}.api_port")
+    if port is not None and api_host and ":" not in api_host and port != 443:
+        api_host = f"{api_host}:{port}"
+    proxy_host = server.get("http_proxy_host")
+    if proxy_host is not None:
+        values["http_proxy"] = f"http://{proxy_host.value}:{parsed.get(f'{SERVER}.http_proxy_port') or 80}"
+    return ProxySettings(ikey=ikey, skey=skey, api_host=api_host, clients=_clients(server, source.inline),
+                         exempt_usernames=_exempt_usernames(server, notices), notices=tuple(notices),
+                         **values)  # type: ignore[arg-type]
 
-    def get(key: str) -> RawValue | None:
-        return server.get(key)
 
-    source_raw = get("secrets_source")
-    secrets_source = _secrets_source(source_raw) if source_raw else "inline"
-    inline = secrets_source == "inline"
+def _duo_keys(server: dict[str, RawValue], inline: bool) -> tuple[str, Secret | None, str]:
+    """ikey, skey and api_host: required with inline secrets; otherwise the secrets source may carry them."""
 
-    def required(key: str) -> RawValue:
-        raw = get(key)
-        if raw is None or not raw.value:
-            raise ConfigError(f"{key} is required in [{SERVER_SECTION}] (or DUOMFA_{key.upper()}): "
-                              f"{SERVER_OPTIONS.get(key, key)}")
-        return raw
+    def given(key: str) -> RawValue | None:
+        raw = server.get(key)
+        if raw is not None and raw.value:
+            return raw
+        if inline:
+            spec = option(key)
+            raise ConfigError(f"{key} is required in [{SERVER}] (or DUOMFA_{key.upper()}): "
+                              f"{spec.summary if spec else key}")
+        return None
 
     ikey = skey = None
     api_host = ""
-    if inline or get("ikey"):
-        ikey_raw = required("ikey")
-        problem = ikey_problem(ikey_raw.value)
-        if problem:
-            raise ConfigError(f"{ikey_raw.origin}: {problem}")
-        ikey = ikey_raw.value
-    if inline or get("skey"):
-        skey_raw = required("skey")
-        problem = skey_problem(skey_raw.value)
-        if problem:
-            raise ConfigError(f"{skey_raw.origin}: {problem}")
-        skey = Secret(skey_raw.value)
-    if inline or get("api_host"):
-        api_host = required("api_host").value.lower()
+    if (raw := given("ikey")) is not None:
+        if problem := ikey_problem(raw.value):
+            raise ConfigError(f"{raw.origin}: {problem}")
+        ikey = raw.value
+    if (raw := given("skey")) is not None:
+        if problem := skey_problem(raw.value):
+            raise ConfigError(f"{raw.origin}: {problem}")
+        skey = Secret(raw.value)
+    if (raw := given("api_host")) is not None:
+        api_host = raw.value.lower()
         if "://" in api_host or "/" in api_host:
-            raise ConfigError(f"{get('api_host').origin}: api_host is a host name such as "  # type: ignore[union-attr]
-                              "api-XXXXXXXX.duosecurity.com, without https:// or a path")
-    if get("api_port") is not None:
-        api_port = _int(get("api_port"), "api_port", 1, 65535)  # type: ignore[arg-type]
-        if ":" not in api_host and api_host and api_port != 443:
-            api_host = f"{api_host}:{api_port}"
-
-    clients = _clients(server, inline)
-    exempt = _exempt_usernames(server, notices)
-    client_ip_attr = "Calling-Station-Id"
-    if get("client_ip_attr") is not None:
-        raw = get("client_ip_attr")
-        assert raw is not None
-        client_ip_attr = "Calling-Station-Id" if raw.value.lower() == "default" else raw.value
-        try:
-            attribute_type(client_ip_attr)
-        except KeyError as exc:
-            raise ConfigError(f"{raw.origin}: client_ip_attr = {raw.value!r}: {exc.args[0]}") from None
-    pw_codec = "utf-8"
-    if get("pw_codec") is not None:
-        raw = get("pw_codec")
-        assert raw is not None
-        try:
-            pw_codec = codecs.lookup(raw.value).name
-            "x".encode(pw_codec)  # hex, base64, rot13 … are codecs too, but not text encodings: refused now
-        except LookupError:
-            raise ConfigError(f"{raw.origin}: pw_codec = {raw.value!r} is not a text encoding Python knows "
-                              "(e.g. utf-8, latin-1)") from None
-    http_proxy = None
-    if get("http_proxy_host") is not None:
-        port = _int(get("http_proxy_port"), "http_proxy_port", 1, 65535) if get("http_proxy_port") else 80  # type: ignore[arg-type]
-        http_proxy = f"http://{get('http_proxy_host').value}:{port}"  # type: ignore[union-attr]
-    ca_certs = None
-    for key in ("ca_certs", "http_ca_certs_file"):
-        if get(key) is not None:
-            ca_certs = _ca_path(get(key), key)  # type: ignore[arg-type]
-    api_timeout: float | None = 10.0
-    if get("api_timeout") is not None:
-        api_timeout = _number(get("api_timeout"), "api_timeout", 0, 600) or None  # type: ignore[arg-type]
-    http_port: int | None = 8080
-    if get("http_port") is not None:
-        http_port = _int(get("http_port"), "http_port", 0, 65535) or None  # type: ignore[arg-type]
-
-    debug = False
-    for raw_debug in (main.get("debug"), get("debug")):
-        if raw_debug is not None:
-            debug = debug or _bool(raw_debug, "debug")
-    if main.get("log_stdout") is not None:
-        _bool(main["log_stdout"], "log_stdout")  # always on: validate, nothing else
-
-    def opt(key: str, convert, default):
-        raw = get(key)
-        return default if raw is None else convert(raw, key)
-
-    return ProxySettings(
-        ikey=ikey or "",
-        skey=skey,
-        api_host=api_host,
-        clients=clients,
-        port=opt("port", lambda r, k: _int(r, k, 1, 65535), 1812),
-        interface=opt("interface", _address, "0.0.0.0"),
-        failmode=opt("failmode", lambda r, k: _choice(r, k, ("safe", "secure")), "safe"),
-        exempt_usernames=exempt,
-        client_ip_attr=client_ip_attr,
-        api_timeout=api_timeout,
-        pw_codec=pw_codec,
-        require_message_authenticator=opt(
-            "require_message_authenticator", lambda r, k: _choice(r, k, ("auto", "yes", "no")), "auto"),
-        ca_certs=ca_certs,
-        http_port=http_port,
-        http_interface=opt("http_interface", _address, "0.0.0.0"),
-        secrets_source=secrets_source,
-        secrets_refresh_seconds=opt("secrets_refresh_seconds", lambda r, k: _number(r, k, 1, 86400), 30.0),
-        max_pushes_per_user_per_minute=opt("max_pushes_per_user_per_minute", lambda r, k: _int(r, k, 1, 1000), 3),
-        reply_cache_seconds=opt("reply_cache_seconds", lambda r, k: _number(r, k, 0, 600), 30.0),
-        push_wait_seconds=opt("push_wait_seconds", lambda r, k: _number(r, k, 5, 600), 75.0),
-        long_poll_grace_seconds=opt("long_poll_grace_seconds", lambda r, k: _number(r, k, 1, 300), 65.0),
-        http_proxy=http_proxy,
-        debug=debug,
-        notices=tuple(notices),
-    )
+            raise ConfigError(f"{raw.origin}: api_host is a host name such as api-XXXXXXXX.duosecurity.com, without "
+                              "https:// or a path")
+    return ikey or "", skey, api_host
 
 
 def _exempt_usernames(server: dict[str, RawValue], notices: list[str]) -> tuple[str, ...]:

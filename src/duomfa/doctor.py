@@ -60,7 +60,7 @@ def check_config(path: Path | None, environ: Mapping[str, str]) -> tuple[Check, 
         settings = load_settings(path, environ)
     except ConfigError as exc:
         return Check("config", FAIL, str(exc), "correct the setting named above; docs/proxy.md lists every key"), None
-    kind = settings.secrets_source.split(":", 1)[0]
+    kind = settings.secrets_source.kind
     detail = (f"{where} loads: UDP {settings.interface}:{settings.port}, {len(settings.clients)} RADIUS client "
               f"setting(s), failmode {settings.failmode}, secrets_source {kind}")
     if settings.notices:
@@ -100,12 +100,12 @@ def check_port(settings: ProxySettings, bind: Callable[[str, int], None] = _bind
 
 async def check_secrets(settings: ProxySettings) -> tuple[Check, SourceState | None]:
     """The secrets source can be read, and leaves the proxy at least one RADIUS client."""
-    source_text = settings.secrets_source
+    source_text = str(settings.secrets_source)
     try:
         source = open_source(settings)
         state = await source.read() if source.refreshes else None
     except (ConfigError, SecretsSourceError) as exc:
-        if source_text.startswith("aws-secretsmanager:"):
+        if settings.secrets_source.kind == "aws-secretsmanager":
             fix = ("check the credentials and region, and secretsmanager:GetSecretValue and DescribeSecret (and "
                    "kms:Decrypt) on the secret; `aws secretsmanager get-secret-value --secret-id ARN` shows what "
                    "the proxy would get")
@@ -117,7 +117,7 @@ async def check_secrets(settings: ProxySettings) -> tuple[Check, SourceState | N
         detail = f"inline: {len(settings.clients)} shared secret(s) in the configuration"
     else:
         labels = ", ".join(version.label for version in state.versions)
-        detail = (f"{source_text.split(':', 1)[0]}: {len(state.versions)} secret version(s) ({labels}), "
+        detail = (f"{settings.secrets_source.kind}: {len(state.versions)} secret version(s) ({labels}), "
                   f"{len(state.clients)} client address block(s) from the secret")
     if len(clients) == 0:
         return Check("secrets", FAIL, f"{detail}; no RADIUS client has a shared secret, so the proxy answers nobody",
@@ -264,7 +264,7 @@ async def local_checks(path: Path | None, environ: Mapping[str, str], *, probe: 
                 if skew is not None:
                     checks.append(check_clock(skew))
                     checks.append(await check_duo_keys(duo, skew))
-    if probe and secrets_check.status == FAIL and settings.secrets_source != "inline":
+    if probe and secrets_check.status == FAIL and not settings.secrets_source.inline:
         checks.append(Check("probe", FAIL, "not probed: the shared secret comes from the secrets source, which could "
                             "not be read", "see secrets"))
     elif probe:

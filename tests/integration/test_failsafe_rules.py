@@ -14,7 +14,7 @@ import json
 import pytest
 
 from duomfa import radius
-from duomfa.config import ProxySettings, RadiusClient, Secret, parse_networks
+from duomfa.config import FailMode, ProxySettings, RadiusClient, Secret, parse_networks
 from duomfa.duo import DuoClient
 from duomfa.proxy import pipeline as pipeline_module
 from duomfa.proxy.authlog import JsonLog
@@ -51,7 +51,8 @@ class Login:
 
     async def run(self, factor: str, faults: dict[str, str], push_result: str = "allow") -> radius.Packet:
         self.fake = await FaultyDuo(self.certificates, faults, push_result).start()
-        settings = ProxySettings(ikey=IKEY, skey=Secret(SKEY), api_host=self.fake.api_host, failmode=self.failmode,
+        settings = ProxySettings(ikey=IKEY, skey=Secret(SKEY), api_host=self.fake.api_host,
+                                 failmode=FailMode(self.failmode),
                                  clients=(RadiusClient("radius_ip_1", parse_networks("10.0.0.0/24"), None),),
                                  http_port=None, push_wait_seconds=10)
         entry = ClientEntry("radius_ip_1", (SecretVersion("radius_secret_1", SECRET),))

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from duomfa.config import load_settings
+from duomfa.config import FailMode, load_settings
 from duomfa.proxy import server as server_module
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.pipeline import NO_KEYS_MSG
@@ -114,7 +114,7 @@ NO_KEYS = {"radius_secret": "first-secret"}
 @pytest.mark.parametrize("failmode", ["safe", "secure"])
 async def test_without_usable_duo_keys_logins_are_rejected_never_let_in(running, failmode):
     proxy, secrets_file = running
-    object.__setattr__(proxy.proxy.settings, "failmode", failmode)  # the settings are frozen; this one test bends them
+    object.__setattr__(proxy.proxy.settings, "failmode", FailMode(failmode))  # the settings are frozen; this one test bends them
     for factor in ("123456", "push"):
         result = await proxy.login("alice", b"first-secret", factor)
         assert (result.code, result.reply_message) == ("Access-Reject", NO_KEYS_MSG)

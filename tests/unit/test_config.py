@@ -226,3 +226,39 @@ def test_pw_codec_must_be_a_text_encoding_at_start(tmp_path, codec):
     with pytest.raises(ConfigError, match="not a text encoding"):
         load_settings(write(tmp_path, minimal(f"pw_codec = {codec}")), {})
     assert load_settings(write(tmp_path, minimal("pw_codec = latin-1")), {}).pw_codec == "iso8859-1"
+
+
+def test_the_docs_option_table_is_the_option_table():
+    """docs/proxy.md's table is generated from duomfa.options: regenerate it rather than editing it by hand."""
+    import pathlib
+
+    from duomfa.options import docs_table
+
+    docs = (pathlib.Path(__file__).parents[2] / "docs" / "proxy.md").read_text()
+    start = docs.index("| Key | Default | Meaning |")
+    table = docs[start:docs.index("\n\n", start)].splitlines()
+    assert table == docs_table()
+
+
+def test_every_option_default_is_the_settings_default():
+    import dataclasses
+
+    from duomfa.config import ProxySettings
+    from duomfa.options import OPTIONS
+
+    fields = {f.name: f.default for f in dataclasses.fields(ProxySettings)}
+    for spec in OPTIONS:
+        if spec.attribute is not None:
+            assert fields[spec.attribute] == spec.default, spec.name
+
+
+def test_typed_values_are_parsed_once():
+    from duomfa.config import FailMode, MessageAuthenticatorPolicy, SecretsSource
+
+    settings = load_settings(None, {"DUOMFA_FAILMODE": "SECURE", "DUOMFA_REQUIRE_MESSAGE_AUTHENTICATOR": "yes",
+                                    "DUOMFA_SECRETS_SOURCE": "aws-secretsmanager:arn:aws:secretsmanager:us-east-1:1:"
+                                                             "secret:x", "DUOMFA_RADIUS_CLIENTS": "10.0.0.0/24"})
+    assert settings.failmode is FailMode.SECURE
+    assert settings.require_message_authenticator is MessageAuthenticatorPolicy.YES
+    assert settings.secrets_source == SecretsSource("aws-secretsmanager", "arn:aws:secretsmanager:us-east-1:1:secret:x")
+    assert str(settings.secrets_source).startswith("aws-secretsmanager:arn:")

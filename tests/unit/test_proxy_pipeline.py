@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from duomfa import radius
-from duomfa.config import ProxySettings, RadiusClient, Secret, parse_networks
+from duomfa.config import MessageAuthenticatorPolicy, ProxySettings, RadiusClient, Secret, parse_networks
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 from duomfa.proxy.metrics import ProxyMetrics
@@ -25,7 +25,7 @@ def make_pipeline(require_ma="auto", versions=((("AWSCURRENT", CURRENT),)), exem
     settings = ProxySettings(
         ikey="DI" + "A" * 18, skey=Secret("s" * 40), api_host="127.0.0.1:1", exempt_usernames=exempt,
         clients=(RadiusClient("radius_ip_1", parse_networks("10.0.0.0/24"), None),),
-        require_message_authenticator=require_ma, http_port=None,
+        require_message_authenticator=MessageAuthenticatorPolicy(require_ma), http_port=None,
     )
     entry = ClientEntry("radius_ip_1", tuple(SecretVersion(label, secret) for label, secret in versions))
     table = ClientTable([(network, entry) for network in settings.clients[0].networks])

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from duomfa import radius
-from duomfa.config import ProxySettings
+from duomfa.config import FailMode, MessageAuthenticatorPolicy, ProxySettings
 from duomfa.duo import DuoApi, DuoApiError, DuoBadResponse, DuoBusy, DuoError, DuoFault, DuoUnavailable, PreauthResult
 from duomfa.proxy.authlog import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
@@ -200,8 +200,9 @@ class Pipeline:
             # a health check must not make a client that logs users in without it look like one that uses it
             if packet.code == A.ACCESS_REQUEST:
                 self.ma_clients.add(client_address)
-        elif self.settings.require_message_authenticator == "yes" or (
-                self.settings.require_message_authenticator == "auto" and client_address in self.ma_clients):
+        elif self.settings.require_message_authenticator is MessageAuthenticatorPolicy.YES or (
+                self.settings.require_message_authenticator is MessageAuthenticatorPolicy.AUTO
+                and client_address in self.ma_clients):
             return self._drop("missing_message_authenticator", client_address)
 
         key: RequestKey = (client_address, client_port, packet.identifier, packet.authenticator)
@@ -464,7 +465,7 @@ class Pipeline:
         return urllib.parse.urlencode(info)
 
     def _duo_unreachable(self, request: Request, reason: str) -> Decision:
-        if self.settings.failmode == "safe":
+        if self.settings.failmode is FailMode.SAFE:
             self.metrics.fail_open.inc()
             self.log.event("WARNING", "fail_open", username=request.username, client=request.key[0],
                            reason=reason, failmode="safe")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from duomfa.config import ConfigError, IpNetwork, ProxySettings, Secret, parse_networks, shown_address
+from duomfa.config import IpNetwork, ProxySettings, Secret, parse_networks, shown_address
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 
 STAGES = ("AWSCURRENT", "AWSPENDING", "AWSPREVIOUS")
@@ -195,13 +195,11 @@ class SecretsManagerSource:
 
 def open_source(settings: ProxySettings) -> InlineSource | FileSource | SecretsManagerSource:
     source = settings.secrets_source
-    if source == "inline":
+    if source.inline:
         return InlineSource()
-    if source.startswith("file:"):
-        return FileSource(Path(source[len("file:"):]))
-    if source.startswith("aws-secretsmanager:"):
-        return SecretsManagerSource(source[len("aws-secretsmanager:"):])
-    raise ConfigError(f"secrets_source = {source!r} is not supported")
+    if source.kind == "file":
+        return FileSource(Path(source.location))
+    return SecretsManagerSource(source.location)
 
 
 def build_client_table(settings: ProxySettings, state: SourceState | None) -> ClientTable:

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from duomfa import __version__
-from duomfa.config import ProxySettings
+from duomfa.config import FailMode, ProxySettings
 from duomfa.duo import DuoClient
 from duomfa.duo.keys import DuoKeys, duo_keys
 from duomfa.process import raise_open_file_limit, tune_garbage_collector
@@ -155,7 +155,7 @@ def _http_app(proxy: RunningProxy) -> web.Application:
 
     async def readyz(request: web.Request) -> web.Response:
         listening = not proxy.transport.is_closing()
-        duo_ok = proxy.duo_reachable or proxy.settings.failmode == "safe"
+        duo_ok = proxy.duo_reachable or proxy.settings.failmode is FailMode.SAFE
         clients = len(proxy.pipeline.clients)
         reasons = [why for failed, why in (
             (not listening, "the RADIUS listener is closed"),
@@ -218,7 +218,7 @@ def _report_missing_keys(proxy: RunningProxy) -> None:
 
 
 def _source_name(settings: ProxySettings) -> str:
-    return settings.secrets_source  # inline, file:PATH or aws-secretsmanager:ARN: no secret in any of them
+    return str(settings.secrets_source)  # inline, file:PATH or aws-secretsmanager:ARN: no secret in any of them
 
 
 def apply_source_state(proxy: RunningProxy, state: SourceState) -> None:
@@ -318,7 +318,7 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
     log.event("INFO", "listening", port=port, interface=settings.interface, http_port=proxy.http_port,
               clients=len(clients), failmode=settings.failmode, api_host=duo.api_host if duo else None,
               require_message_authenticator=settings.require_message_authenticator,
-              secrets_source=settings.secrets_source.split(":", 1)[0], version=__version__)
+              secrets_source=settings.secrets_source.kind, version=__version__)
     _report_missing_keys(proxy)
     log.flush()
     return proxy

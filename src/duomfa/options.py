@@ -1,0 +1,304 @@
+"""The proxy's options, each written once: name, where it may be set, how it is parsed, its default, a one-line
+summary for messages and the text of docs/proxy.md's option table (a test holds the two together)."""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from duomfa.radius.constants import attribute_type
+
+
+class ConfigError(Exception):
+    """A setting that stops the start; the message says where it is and what would be accepted."""
+
+
+@dataclass(frozen=True)
+class RawValue:
+    value: str
+    origin: str  # "FILE:LINE" or "environment variable NAME"
+
+
+class FailMode(enum.StrEnum):
+    SAFE = "safe"
+    SECURE = "secure"
+
+
+class MessageAuthenticatorPolicy(enum.StrEnum):
+    AUTO = "auto"
+    YES = "yes"
+    NO = "no"
+
+
+@dataclass(frozen=True)
+class SecretsSource:
+    """Where the shared secret (and perhaps the Duo keys) come from: the configuration itself, a JSON file, or an
+    AWS Secrets Manager secret (ARN or name). Written as in the configuration: inline, file:PATH,
+    aws-secretsmanager:ARN."""
+
+    kind: str  # "inline" | "file" | "aws-secretsmanager"
+    location: str = ""
+
+    @property
+    def inline(self) -> bool:
+        return self.kind == "inline"
+
+    def __str__(self) -> str:
+        return self.kind if self.inline else f"{self.kind}:{self.location}"
+
+
+INLINE = SecretsSource("inline")
+
+# --- parsers: (raw value, key) → typed value, or a ConfigError naming where, what and what is allowed -------------
+
+Parser = Callable[[RawValue, str], Any]
+
+
+def boolean(raw: RawValue, key: str) -> bool:
+    value = raw.value.lower()
+    if value in ("true", "yes", "1", "on"):
+        return True
+    if value in ("false", "no", "0", "off"):
+        return False
+    raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not true or false")
+
+
+def whole(low: int, high: int, *, zero_is_none: bool = False) -> Parser:
+    def parse(raw: RawValue, key: str) -> int | None:
+        try:
+            value = int(raw.value)
+        except ValueError:
+            raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not a whole number ({low}–{high})") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{raw.origin}: {key} = {value} is out of range; allowed {low}–{high}")
+        return None if zero_is_none and value == 0 else value
+    return parse
+
+
+def number(low: float, high: float, *, zero_is_none: bool = False) -> Parser:
+    def parse(raw: RawValue, key: str) -> float | None:
+        try:
+            value = float(raw.value)
+        except ValueError:
+            raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not a number ({low:g}–{high:g})") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{raw.origin}: {key} = {raw.value} is out of range; allowed {low:g}–{high:g}")
+        return None if zero_is_none and value == 0 else value
+    return parse
+
+
+def choice(kind: type[enum.StrEnum]) -> Parser:
+    def parse(raw: RawValue, key: str) -> enum.StrEnum:
+        try:
+            return kind(raw.value.lower())
+        except ValueError:
+            raise ConfigError(f"{raw.origin}: {key} = {raw.value!r}; allowed: "
+                              f"{', '.join(member.value for member in kind)}") from None
+    return parse
+
+
+def address(raw: RawValue, key: str) -> str:
+    try:
+        return str(ipaddress.ip_address(raw.value))
+    except ValueError:
+        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not an IP address") from None
+
+
+def text(raw: RawValue, key: str) -> str:
+    return raw.value
+
+
+def ca_file(raw: RawValue, key: str) -> str:
+    if not Path(raw.value).is_file():
+        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r}: no such file (a PEM CA bundle is expected)")
+    return raw.value
+
+
+def secrets_source(raw: RawValue, key: str) -> SecretsSource:
+    value = raw.value
+    if value == "inline":
+        return INLINE
+    kind, _, location = value.partition(":")
+    if kind in ("file", "aws-secretsmanager") and location:
+        return SecretsSource(kind, location)
+    if kind == "aws-secretsmanager":
+        raise ConfigError(f"{raw.origin}: secrets_source needs the secret's ARN or name after aws-secretsmanager:")
+    raise ConfigError(f"{raw.origin}: secrets_source = {value!r}; allowed: inline, file:PATH, aws-secretsmanager:ARN")
+
+
+def client_ip_attribute(raw: RawValue, key: str) -> str:
+    name = "Calling-Station-Id" if raw.value.lower() == "default" else raw.value
+    try:
+        attribute_type(name)
+    except KeyError as exc:
+        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r}: {exc.args[0]}") from None
+    return name
+
+
+def text_encoding(raw: RawValue, key: str) -> str:
+    try:
+        name = codecs.lookup(raw.value).name
+        "x".encode(name)  # hex, base64, rot13 … are codecs too, but not text encodings: refused now, not at a login
+    except LookupError:
+        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not a text encoding Python knows "
+                          "(e.g. utf-8, latin-1)") from None
+    return name
+
+
+# --- the table -----------------------------------------------------------------------------------------------------
+
+MAIN, SERVER = "main", "radius_server_duo_only"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # as in the file; N marks a numbered family (radius_ip_N)
+    summary: str  # one line, for messages
+    doc: str  # docs/proxy.md's "Meaning" cell
+    shown_default: str  # docs/proxy.md's "Default" cell
+    parse: Parser = text
+    default: Any = None
+    attribute: str | None = None  # the ProxySettings field it sets directly; None: config._build combines it
+    sections: tuple[str, ...] = (SERVER,)
+    ours: bool = False  # duomfa's own, not an option of Duo's proxy
+
+    @property
+    def numbered(self) -> bool:
+        return self.name.endswith("_N")
+
+    def matches(self, key: str) -> bool:
+        if self.numbered:
+            prefix = self.name[:-1]
+            return key.startswith(prefix) and key[len(prefix):].isdigit()
+        return key == self.name
+
+    def doc_row(self) -> str:
+        ours = "*ours*: " if self.ours else ""
+        return f"| `{self.name}` | {self.shown_default} | {ours}{self.doc} |"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("ikey", "the integration key of a Duo RADIUS or Auth API application",
+           "the Duo application's integration key (`DI` and 18 letters or digits)",
+           "required (unless the secrets source has it)"),
+    Option("skey", "its secret key", "its secret key (40 characters)", "required (unless the secrets source has it)"),
+    Option("api_host", "the API host name, e.g. api-XXXXXXXX.duosecurity.com (or duofederal.com)",
+           "its API host (`api-XXXXXXXX.duosecurity.com`, or `…duofederal.com` for Duo Federal); may carry a port",
+           "required (unless the secrets source has it)"),
+    Option("api_port", "the API port (default 443)", "Duo's port", "443", whole(1, 65535), 443),
+    Option("radius_ip_N", "a RADIUS client: an address, a CIDR block or a range a.b.c.d-e.f.g.h",
+           "a RADIUS client — an address, a CIDR block (`10.0.2.0/24` or `10.0.2.0/255.255.255.0`) or a range "
+           "`a.b.c.d-e.f.g.h`. The most specific block wins. Packets from any other address are dropped without a "
+           "reply", "at least one, with inline secrets"),
+    Option("radius_secret_N", "the shared secret of radius_ip_N",
+           "the shared secret of `radius_ip_N` (with `secrets_source = inline`)", "one per `radius_ip_N`"),
+    Option("radius_clients", "comma-separated addresses, CIDR blocks or ranges that use the secrets source's shared "
+           "secret",
+           "comma-separated addresses, blocks or ranges that use the secrets source's shared secret (the deployment "
+           "passes the directory's domain controllers here)", "—", ours=True),
+    Option("status_server_clients", "comma-separated addresses or CIDR blocks that may send Status-Server only",
+           "comma-separated addresses or blocks that may send **Status-Server only**, with the secrets source's "
+           "secret — probes such as the rotation check, which must never be able to log anyone in", "—", ours=True),
+    Option("port", "the UDP port (default 1812)", "the UDP port the proxy listens on", "1812", whole(1, 65535), 1812,
+           "port"),
+    Option("interface", "the address to listen on (default: all)", "the address it listens on", "all (`0.0.0.0`)",
+           address, "0.0.0.0", "interface"),
+    Option("failmode", "safe (let users in when preauth cannot reach Duo at all; Duo's default) or secure",
+           "what happens when **preauth cannot reach Duo at all** (connection refused or reset before any reply, DNS "
+           "failure, no reply in time, HTTP 5xx): `safe` lets the user in, `secure` rejects. Nothing else ever lets "
+           "anyone in — not a fault after Duo asked for a second factor, not an answer that is not Duo's, not a "
+           "certificate that does not verify, not a 4xx: see [When Duo fails](#when-duo-fails). Every fail-open is "
+           "logged at WARNING and counted", "`safe` (Duo's default)", choice(FailMode), FailMode.SAFE, "failmode"),
+    Option("exempt_username_N", "a user accepted without Duo",
+           "users accepted without Duo. Read as Duo's proxy reads them: `exempt_username_1`, `_2` … up to the first "
+           "missing number (an entry after a gap is ignored, with a WARNING at start naming it), and compared "
+           "**exactly** with the User-Name: case counts, nothing is trimmed or Unicode-folded. See "
+           "[Changes](#changes)", "—"),
+    Option("client_ip_attr", "the RADIUS attribute carrying the user's IP for Duo (default Calling-Station-Id)",
+           "the request attribute carrying the user's IP, passed to Duo as `ipaddr`", "`Calling-Station-Id`",
+           client_ip_attribute, "Calling-Station-Id", "client_ip_attr"),
+    Option("api_timeout", "seconds for each call to Duo; 0 = no limit (default 10)",
+           "seconds for each call to Duo; `0` = no limit (Duo's proxy defaults to 0; a limit is what lets failmode "
+           "act at all). Waiting for a push is governed by `push_wait_seconds`", "**10**",
+           number(0, 600, zero_is_none=True), 10.0, "api_timeout"),
+    Option("pw_codec", "the text encoding of the password (default utf-8)",
+           "the password's text encoding (a codec that is not one, such as `hex` or `base64`, is refused at start)",
+           "`utf-8`", text_encoding, "utf-8", "pw_codec"),
+    Option("http_proxy_host", "a web proxy for outbound HTTPS to Duo", "a web proxy for outbound HTTPS to Duo", "—"),
+    Option("http_proxy_port", "its port (default 80)", "its port", "80", whole(1, 65535), 80),
+    Option("ca_certs", "a CA bundle to trust for Duo (default: Duo's pinned bundle from duo_client)",
+           "what to trust for Duo's certificate: a PEM CA bundle; the local MFA service's `ca.pem` for tests and "
+           "trials", "Duo's pinned CA bundle (from duo_client)", ca_file, None, "ca_certs", ours=True),
+    Option("http_ca_certs_file", "a CA bundle to trust for Duo instead of Duo's pinned one (same as ca_certs)",
+           "Duo's proxy's name for `ca_certs` (if both are set, this one wins)",
+           "Duo's pinned CA bundle (from duo_client)", ca_file, None, "ca_certs"),
+    Option("require_message_authenticator", "auto, yes or no (default auto)",
+           "`yes` drops requests without Message-Authenticator; `auto` drops them from an address once one of its "
+           "Access-Requests has carried one (so a downgrade is impossible; a Status-Server does not count, as in "
+           "FreeRADIUS: RFC 5997 makes it mandatory there, so a health check cannot lock a client out); `no` does "
+           "not require it (it is still checked when present). Whatever the setting, a request that proves no "
+           "knowledge of the secret is dropped: see above", "`auto`", choice(MessageAuthenticatorPolicy),
+           MessageAuthenticatorPolicy.AUTO, "require_message_authenticator", ours=True),
+    Option("secrets_source", "inline, a JSON file path (file:PATH), or aws-secretsmanager:ARN",
+           "where the shared secret (and optionally the Duo keys) come from — see below", "`inline`",
+           secrets_source, INLINE, "secrets_source", ours=True),
+    Option("secrets_refresh_seconds", "how often a file or Secrets Manager source is read again (default 30)",
+           "how often a file or Secrets Manager source is read again", "30", number(1, 86400), 30.0,
+           "secrets_refresh_seconds", ours=True),
+    Option("max_pushes_per_user_per_minute", "pushes and calls per person per minute before refusing more "
+           "(default 3)",
+           "the push-bombing guard — more pushes or calls for one person in a minute are rejected with a message, "
+           "without asking Duo. A person is counted under all their names: case, spaces, a `DOMAIN\\` prefix and an "
+           "`@domain` suffix are ignored (`CORP\\alice`, `alice@corp.example` and `Alice` are one person), which "
+           "can only make the cap stricter", "3", whole(1, 1000), 3, "max_pushes_per_user_per_minute", ours=True),
+    Option("reply_cache_seconds", "how long a reply is resent to retransmissions (default 30)",
+           "how long a reply is resent to retransmissions of its request", "30", number(0, 600), 30.0,
+           "reply_cache_seconds", ours=True),
+    Option("push_wait_seconds", "longest wait for a push or call to be answered (default 75)",
+           "the longest the proxy waits for a push or call to be answered", "75", number(5, 600), 75.0,
+           "push_wait_seconds", ours=True),
+    Option("long_poll_grace_seconds", "how much longer than api_timeout a long-poll to Duo may take (default 65)",
+           "how much longer than `api_timeout` one long-poll to Duo (`/auth_status`) may take; Duo holds one for up "
+           "to 60 s", "65", number(1, 300), 65.0, "long_poll_grace_seconds", ours=True),
+    Option("http_port", "TCP port of /healthz, /readyz and /metrics (default 8080; 0 = off)",
+           "the TCP port of `/healthz`, `/readyz` and `/metrics`; `0` turns them off", "8080",
+           whole(0, 65535, zero_is_none=True), 8080, "http_port", ours=True),
+    Option("http_interface", "address of that HTTP listener (default: all)", "the address of that HTTP listener",
+           "all (`0.0.0.0`)", address, "0.0.0.0", "http_interface", ours=True),
+    Option("debug", "true for more detail in the log",
+           "also log dropped datagrams and Status-Server probes (in either section)", "false", boolean, False,
+           sections=(MAIN, SERVER)),
+    Option("log_stdout", "always true: the proxy logs JSON lines to standard output",
+           "accepted for Duo's files; the proxy always logs JSON lines to standard output", "true", boolean, True,
+           sections=(MAIN,)),
+    Option("fips_mode", "true to run with the FIPS provider enforced",
+           "`true` is refused unless this Python's OpenSSL runs in FIPS mode", "false", boolean, False,
+           sections=(MAIN,)),
+)
+
+
+def option(key: str) -> Option | None:
+    """The option a key of the file (or a DUOMFA_ variable, lower-cased) sets, if any."""
+    return next((o for o in OPTIONS if o.matches(key)), None)
+
+
+def default(name: str) -> Any:
+    """An option's default, for the settings dataclass."""
+    found = option(name)
+    assert found is not None, name
+    return found.default
+
+
+def docs_table() -> list[str]:
+    """docs/proxy.md's option table, row by row."""
+    return ["| Key | Default | Meaning |", "|---|---|---|", *(o.doc_row() for o in OPTIONS)]
+
+
+def allowed_keys(section: str) -> str:
+    return ", ".join(o.name for o in OPTIONS if section in o.sections)
+
