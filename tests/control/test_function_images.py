@@ -3,8 +3,6 @@ repository's lifecycle expires. Lambda calls are checked with botocore's Stubber
 
 from __future__ import annotations
 
-import ast
-import sys
 
 import boto3
 import pytest
@@ -74,14 +72,3 @@ def test_handler_reads_its_functions_and_image_from_the_environment(lambda_clien
     monkeypatch.setenv("IMAGE_URI", IMAGE)
     monkeypatch.setattr(boto3, "client", lambda service, **kwargs: lambda_client)
     assert set(function_images.handler({"detail": {"execution-id": "e-1"}}, None)) == set(NAMES)
-
-
-def test_module_is_inline_source_standard_library_and_boto3_within_4_kb():
-    source = function_images.__loader__.get_source(function_images.__name__)
-    assert len(source.encode("utf-8")) <= 4096  # CloudFormation's inline ZipFile
-    tree = ast.parse(source)
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                 and node.module}
-    assert imported <= set(sys.stdlib_module_names) | {"boto3", "botocore"}, imported

@@ -84,4 +84,4 @@ def test_command_line_exit_code_follows_the_findings(monkeypatch, capsys):
         code = main(["--repository", "duomfa", "--tag", "scan", "--timeout", "5"])
     output = capsys.readouterr().out
     # moto's scan reports a HIGH finding: the gate must refuse the image
-    assert code == 1 and '"result": "refused"' in output
+    assert code == 1 and '"result":"refused"' in output

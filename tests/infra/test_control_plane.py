@@ -16,6 +16,7 @@ from conftest import Synthesized, principals, ref, statements
 from duomfa.config import load_settings
 from duomfa.control import addresses, directory, rotation
 from duomfa.infra.control_plane import FUNCTION_IMAGES_SOURCE, HANDLERS, LAMBDA_ENTRYPOINT
+from duomfa.infra.inline_function import inline_source
 
 ENV_READERS = {"env_text", "env_int", "env_list"}
 
@@ -45,7 +46,7 @@ def function(s: Synthesized, key: str) -> tuple[str, dict]:
 
 
 def refresher(s: Synthesized) -> tuple[str, dict]:
-    source = FUNCTION_IMAGES_SOURCE.read_text(encoding="utf-8")
+    source = inline_source(FUNCTION_IMAGES_SOURCE)
     (found,) = [(name, f["Properties"]) for name, f in s.resources("AWS::Lambda::Function").items()
                 if f["Properties"].get("Code", {}).get("ZipFile") == source]
     return found

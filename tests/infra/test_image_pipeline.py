@@ -13,6 +13,7 @@ import pytest
 from conftest import Synthesized, ref, statements
 
 from duomfa.infra import first_image, image_pipeline
+from duomfa.infra.inline_function import inline_source
 from duomfa.infra.image_pipeline import NEW_IMAGE_HANDLER_SOURCE
 from duomfa.infra.inline_provider import framework_source
 from duomfa.infra.secrets import DUO_KEYS_HANDLER_SOURCE
@@ -35,7 +36,7 @@ def actions(statement: dict) -> list[str]:
 
 def function_with_source(s: Synthesized, source: Path) -> tuple[str, dict]:
     (found,) = [(name, f) for name, f in s.resources("AWS::Lambda::Function").items()
-                if f["Properties"]["Code"].get("ZipFile") == source.read_text(encoding="utf-8")]
+                if f["Properties"]["Code"].get("ZipFile") == inline_source(source)]
     return found
 
 
@@ -218,7 +219,7 @@ def test_the_service_waits_for_the_first_image_and_the_duo_keys(variant):
 
 def test_first_image_handlers_embed_the_control_code_and_may_only_run_the_pipeline(variant):
     functions = variant.resources("AWS::Lambda::Function").values()
-    source = first_image.HANDLER_SOURCE.read_text(encoding="utf-8")
+    source = inline_source(first_image.HANDLER_SOURCE)
     handlers = {f["Properties"]["Handler"]: f for f in functions if f["Properties"]["Code"].get("ZipFile") == source}
     assert set(handlers) == {"index.on_event_handler", "index.is_complete_handler"}
     granted = policies_of(variant, handlers["index.on_event_handler"]["Properties"]["Role"]["Fn::GetAtt"][0])

@@ -9,6 +9,7 @@ import string
 from conftest import Synthesized, principals, ref, statements
 from duomfa.config import load_settings
 from duomfa.infra.directory import LOOKUP_HANDLER_SOURCE
+from duomfa.infra.inline_function import inline_source
 from duomfa.infra.monitoring import LOG_ALARMS
 from duomfa.infra.secrets import RADIUS_SECRET_EXCLUDED_CHARACTERS
 
@@ -360,7 +361,7 @@ def test_existing_vpc_reads_the_directory_unless_told(existing_vpc):
 
 def lookup_function(s: Synthesized) -> dict:
     (function,) = [f for f in s.resources("AWS::Lambda::Function").values()
-                   if f["Properties"]["Code"].get("ZipFile") == LOOKUP_HANDLER_SOURCE.read_text(encoding="utf-8")]
+                   if f["Properties"]["Code"].get("ZipFile") == inline_source(LOOKUP_HANDLER_SOURCE)]
     return function
 
 

@@ -1,22 +1,16 @@
 """CloudFormation custom resource that reads a directory's VPC, subnets, security group and domain-controller
 addresses with ds:DescribeDirectories, so a stack needs only the directory ID.
 
-The CDK app embeds this file as the Lambda's inline source (index.py): standard library and boto3 only. The handler
-answers CloudFormation on every path — a lookup that fails says why, instead of leaving the stack waiting an hour.
+Inline source (index.py), standard library and boto3 only. It answers CloudFormation on every path — a lookup that
+fails says why, instead of leaving the stack waiting an hour.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
-import logging
-import urllib.request
 from typing import Any
 
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
-
-RADIUS_DIRECTORY_TYPES = ("MicrosoftAD", "ADConnector")
+from duomfa.control.inline_support import error_code, log, send_response
 
 
 class DirectoryLookupError(Exception):
@@ -77,27 +71,10 @@ def lookup(event: dict[str, Any], ds: Any) -> dict[str, Any]:
     except DirectoryLookupError as exc:
         return {"Status": "FAILED", "PhysicalResourceId": physical_id, "Data": {}, "Reason": str(exc)}
     except Exception as exc:  # botocore's error classes are generated per service; any of them must reach CFN
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         return {"Status": "FAILED", "PhysicalResourceId": physical_id, "Data": {},
-                "Reason": f"ds:DescribeDirectories for {directory_id} failed: {code}"}
+                "Reason": f"ds:DescribeDirectories for {directory_id} failed: {error_code(exc)}"}
     return {"Status": "SUCCESS", "PhysicalResourceId": f"directory-lookup-{directory_id}", "Data": data,
             "Reason": f"found {data['DirectoryType']} {directory_id} in {data['VpcId']}"}
-
-
-def send_response(event: dict[str, Any], answer: dict[str, Any], log_stream: str) -> None:
-    body = json.dumps({
-        "Status": answer["Status"],
-        "Reason": f"{answer['Reason']} (log stream {log_stream})"[:3000],
-        "PhysicalResourceId": answer["PhysicalResourceId"],
-        "StackId": event["StackId"],
-        "RequestId": event["RequestId"],
-        "LogicalResourceId": event["LogicalResourceId"],
-        "Data": answer["Data"],
-    }).encode("utf-8")
-    request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
-                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
-    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - CloudFormation's pre-signed S3 URL
-        reply.read()
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
@@ -111,6 +88,5 @@ def handler(event: dict[str, Any], context: Any) -> None:
         answer = lookup(event, ds)
     except Exception as exc:  # never leave CloudFormation waiting
         answer["Reason"] = f"the lookup failed: {type(exc).__name__}"
-    logger.info(json.dumps({"event": "directory_lookup", "request": event.get("RequestType"),
-                            "status": answer["Status"], "reason": answer["Reason"]}))
-    send_response(event, answer, getattr(context, "log_stream_name", "unknown"))
+    log("directory_lookup", request=event.get("RequestType"), status=answer["Status"], reason=answer["Reason"])
+    send_response(event, context, answer)

@@ -7,19 +7,16 @@ the secret every 30 s, so they use the new keys within a minute; the directory's
 (The original regenerated the whole secret, a new RADIUS secret included, and every login failed until the
 directory was given it.)
 
-The CDK app embeds this file as the Lambda's inline source (index.py): standard library and boto3 only. Nothing
-here logs the request or the secret; the response carries no data.
+Inline source (index.py), standard library and boto3 only. Nothing here logs the request or the secret; the response
+carries no data.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import urllib.request
 from typing import Any
 
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
+from duomfa.control.inline_support import error_code, log, send_response, version_with
 
 # resource property -> the secret's JSON field (what duomfa.proxy.secrets_source reads)
 DUO_FIELDS = {"IntegrationKey": "ikey", "SecretKey": "skey", "ApiHost": "api_host"}
@@ -27,10 +24,6 @@ DUO_FIELDS = {"IntegrationKey": "ikey", "SecretKey": "skey", "ApiHost": "api_hos
 
 class DuoKeysError(Exception):
     """The secret is not in a state the keys can be written to; the message says what to do (never a key)."""
-
-
-def _version_with(stages: dict[str, list[str]], stage: str) -> str | None:
-    return next((version for version, labels in stages.items() if stage in labels), None)
 
 
 def duo_keys_from(properties: dict[str, Any]) -> dict[str, str]:
@@ -45,9 +38,9 @@ def merge_into_current(secretsmanager: Any, secret_id: str, fields: dict[str, An
     """Store `fields` in the AWSCURRENT JSON, other fields kept, RADIUS secret and its history untouched.
     Returns "unchanged" or "updated"; raises DuoKeysError while a rotation is in progress."""
     stages = secretsmanager.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
-    current = _version_with(stages, "AWSCURRENT")
-    pending = _version_with(stages, "AWSPENDING")
-    previous = _version_with(stages, "AWSPREVIOUS")
+    current = version_with(stages, "AWSCURRENT")
+    pending = version_with(stages, "AWSPENDING")
+    previous = version_with(stages, "AWSPREVIOUS")
     if current is None:
         raise DuoKeysError(f"secret {secret_id} has no AWSCURRENT version")
     if pending is not None and pending != current:
@@ -93,27 +86,9 @@ def apply(event: dict[str, Any], secretsmanager: Any) -> dict[str, Any]:
     except DuoKeysError as exc:
         return {"Status": "FAILED", "PhysicalResourceId": physical_id, "Reason": str(exc)}
     except Exception as exc:  # botocore's error classes are generated per service; any of them must reach CFN
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         return {"Status": "FAILED", "PhysicalResourceId": physical_id,
-                "Reason": f"writing the Duo keys to {secret_id} failed: {code}"}
+                "Reason": f"writing the Duo keys to {secret_id} failed: {error_code(exc)}"}
     return {"Status": "SUCCESS", "PhysicalResourceId": physical_id, "Reason": f"Duo keys {did}"}
-
-
-def send_response(event: dict[str, Any], answer: dict[str, Any], log_stream: str) -> None:
-    body = json.dumps({
-        "Status": answer["Status"],
-        "Reason": f"{answer['Reason']} (log stream {log_stream})"[:3000],
-        "PhysicalResourceId": answer["PhysicalResourceId"],
-        "StackId": event["StackId"],
-        "RequestId": event["RequestId"],
-        "LogicalResourceId": event["LogicalResourceId"],
-        "NoEcho": True,
-        "Data": {},
-    }).encode("utf-8")
-    request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
-                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
-    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - CloudFormation's pre-signed S3 URL
-        reply.read()
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
@@ -128,6 +103,5 @@ def handler(event: dict[str, Any], context: Any) -> None:
         answer = apply(event, secretsmanager)
     except Exception as exc:  # never leave CloudFormation waiting
         answer["Reason"] = f"the Duo keys were not written: {type(exc).__name__}"
-    logger.info(json.dumps({"event": "duo_keys", "request": event.get("RequestType"), "status": answer["Status"],
-                            "reason": answer["Reason"]}))
-    send_response(event, answer, getattr(context, "log_stream_name", "unknown"))
+    log("duo_keys", request=event.get("RequestType"), status=answer["Status"], reason=answer["Reason"])
+    send_response(event, context, answer, no_echo=True)  # the request carried the skey: CloudFormation shows nothing

@@ -9,8 +9,9 @@ Lambdas' inline source (index.py): standard library and boto3 only, and nothing 
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from duomfa.control.inline_support import log
 
 RUNNING = ("InProgress", "Stopping")
 FAILED = ("Failed", "Stopped", "Cancelled")
@@ -79,7 +80,7 @@ def on_event(event: dict[str, Any], codepipeline: Any) -> dict[str, Any]:
     if event["RequestType"] != "Create":
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
     execution_id, did = start_or_join(codepipeline, pipeline, event["RequestId"])
-    log(event, did=did, pipeline=pipeline, execution=execution_id)
+    _log(event, did=did, pipeline=pipeline, execution=execution_id)
     return {"PhysicalResourceId": f"first-image-{execution_id}", "Data": {"PipelineExecutionId": execution_id}}
 
 
@@ -91,7 +92,7 @@ def is_complete(event: dict[str, Any], codepipeline: Any) -> dict[str, Any]:
     execution_id = (event.get("Data") or {}).get("PipelineExecutionId") or event["PhysicalResourceId"].removeprefix(
         "first-image-")
     status, followed = run_status(codepipeline, pipeline, execution_id)
-    log(event, pipeline=pipeline, execution=followed, status=status)
+    _log(event, pipeline=pipeline, execution=followed, status=status)
     if status == "Succeeded":
         return {"IsComplete": True, "Data": {"PipelineExecutionId": followed}}
     if status in RUNNING:
@@ -99,9 +100,9 @@ def is_complete(event: dict[str, Any], codepipeline: Any) -> dict[str, Any]:
     raise FirstImageFailed(failure_reason(codepipeline, pipeline, followed, status))
 
 
-def log(event: dict[str, Any], **fields: Any) -> None:
+def _log(event: dict[str, Any], **fields: Any) -> None:
     # the request type and what was found; never the request's properties or its response URL
-    print(json.dumps({"event": "first_image", "request": event.get("RequestType"), **fields}), flush=True)
+    log("first_image", request=event.get("RequestType"), **fields)
 
 
 def _client() -> Any:

@@ -10,18 +10,19 @@ this file as the Lambda's inline source (standard library and boto3): it must no
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from duomfa.control.inline_support import log
+
 CONFLICT_RETRIES = 6  # an update CloudFormation is making to the same function (a stack update) takes seconds
 CONFLICT_WAIT_SECONDS = 10.0
 
 
-def log(**fields: Any) -> None:
-    print(json.dumps({"event": "function_images", **fields}, default=str), flush=True)
+def _log(**fields: Any) -> None:
+    log("function_images", **fields)
 
 
 def refresh(lambda_client: Any, function_names: Iterable[str], image_uri: str, *,
@@ -49,7 +50,7 @@ def refresh(lambda_client: Any, function_names: Iterable[str], image_uri: str, *
                 break
             outcome[name] = f"updated to {answer.get('CodeSha256') or image_uri}"
             break
-        log(function=name, image=image_uri, did=outcome[name])
+        _log(function=name, image=image_uri, did=outcome[name])
     failed = sorted(name for name, did in outcome.items() if did.startswith("failed"))
     if failed:
         raise RuntimeError(f"could not move {', '.join(failed)} to {image_uri}: they keep their previous image, "
@@ -62,6 +63,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     import boto3
 
     names = [name.strip() for name in os.environ["FUNCTIONS"].split(",") if name.strip()]
-    log(found=f"image pipeline run {event.get('detail', {}).get('execution-id')} succeeded", did="refreshing",
+    _log(found=f"image pipeline run {event.get('detail', {}).get('execution-id')} succeeded", did="refreshing",
         functions=names)
     return refresh(boto3.client("lambda"), names, os.environ["IMAGE_URI"])

@@ -4,12 +4,13 @@ image when it has findings of a blocking severity. Polls with a deadline instead
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from duomfa.control.inline_support import log
 
 BLOCKING = ("CRITICAL", "HIGH")
 READY = ("COMPLETE", "ACTIVE")  # ACTIVE: Inspector enhanced scanning, findings available and kept current
@@ -68,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = wait_for_scan(boto3.client("ecr"), args.repository, args.tag, timeout=args.timeout)
     except ScanFailed as exc:
-        print(json.dumps({"event": "image_gate", "result": "refused", "reason": str(exc)}))
+        log("image_gate", "ERROR", result="refused", reason=str(exc))
         return 1
     blocking = result.blocking(tuple(level.strip().upper() for level in args.block.split(",") if level.strip()))
-    print(json.dumps({"event": "image_gate", "result": "refused" if blocking else "passed", "status": result.status,
-                      "findings": result.severity_counts}))
+    log("image_gate", "ERROR" if blocking else "INFO", result="refused" if blocking else "passed",
+        status=result.status, findings=result.severity_counts)
     return 1 if blocking else 0
 
 

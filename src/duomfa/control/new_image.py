@@ -3,15 +3,16 @@ service per successful run (the task definition names the `latest` tag; a new de
 
 Invoked by an EventBridge rule on the pipeline's "CodePipeline Pipeline Execution State Change" SUCCEEDED event.
 EventBridge may deliver an event twice, and the first run of a new stack succeeds before its service exists; both
-cases end in "skipped" here. The CDK app embeds this file as the Lambda's inline source: standard library and boto3.
+cases end in "skipped" here. Inline source: standard library and boto3.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from typing import Any
+
+from duomfa.control.inline_support import log
 
 
 def _when(value: Any) -> datetime:
@@ -40,6 +41,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
 
     detail = event.get("detail", {})
     did = deploy_new_image(boto3.client("ecs"), os.environ["CLUSTER"], os.environ["SERVICE"], _when(event["time"]))
-    print(json.dumps({"event": "new_image", "pipeline": detail.get("pipeline"),
-                      "execution": detail.get("execution-id"), "did": did}), flush=True)
+    log("new_image", pipeline=detail.get("pipeline"), execution=detail.get("execution-id"), did=did)
     return {"did": did}

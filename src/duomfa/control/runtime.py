@@ -1,39 +1,22 @@
-"""What the control-plane Lambdas share: one JSON log line per decision, settings read from the environment, the
-time left before Lambda's own timeout, and the Secrets Manager stage lookups. Standard library only."""
+"""What the control-plane Lambdas that run from the image share: settings read from the environment, the time left
+before Lambda's own timeout, the Secrets Manager stage lookups, and (from inline_support) the log line."""
 
 from __future__ import annotations
 
 import json
-import sys
-import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any
+
+from duomfa.control.inline_support import error_code, log, set_log_stream, version_with
+
+__all__ = ["SettingsError", "env_int", "env_list", "env_text", "error_code", "log", "read_json_parameter",
+           "seconds_left", "set_log_stream", "version_stages", "version_with"]
 
 LAMBDA_MARGIN_SECONDS = 30.0  # left over for the last log line and the SNS notice when a deadline is hit
 
 
 class SettingsError(ValueError):
     """An environment variable is missing or out of range; the message names it."""
-
-
-_log_stream: TextIO | None = None  # None: standard output, which Lambda sends to CloudWatch Logs
-
-
-def set_log_stream(stream: TextIO | None) -> None:
-    """Where the log lines go when this code runs outside Lambda (the drill keeps its stdout for its result)."""
-    global _log_stream
-    _log_stream = stream
-
-
-def log(event: str, level: str = "INFO", **fields: Any) -> None:
-    """One JSON line on stdout (CloudWatch Logs keeps it as one event). Never pass a secret."""
-    record = {"time": round(time.time(), 3), "level": level, "event": event, **fields}
-    print(json.dumps(record, default=str, separators=(",", ":")), file=_log_stream or sys.stdout, flush=True)
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError, or the exception's class name."""
-    return getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
 
 
 def env_text(environ: Mapping[str, str], name: str, default: str | None = None) -> str:
@@ -84,8 +67,3 @@ def read_json_parameter(ssm: Any, name: str) -> Any:
 
 def version_stages(secretsmanager: Any, secret_id: str) -> dict[str, list[str]]:
     return secretsmanager.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
-
-
-def version_with(stages: Mapping[str, list[str]], stage: str) -> str | None:
-    """The version ID that carries `stage` (AWSCURRENT, AWSPREVIOUS …), or None."""
-    return next((version for version, labels in stages.items() if stage in labels), None)

@@ -6,9 +6,9 @@ Inline source (index.py): standard library and boto3. Answers CloudFormation on 
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from typing import Any
+
+from duomfa.control.inline_support import log, send_response
 
 
 def cidr_blocks(ec2: Any, subnet_ids: list[str]) -> str:
@@ -48,14 +48,5 @@ def handler(event: dict[str, Any], context: Any) -> None:
         result = answer(event, boto3.client("ec2"))
     except Exception as exc:  # never leave CloudFormation waiting
         result["Reason"] = f"the lookup failed: {type(exc).__name__}"
-    print(json.dumps({"event": "subnet_cidrs", "request": event.get("RequestType"), "status": result["Status"],
-                      "reason": result["Reason"]}), flush=True)
-    body = json.dumps({
-        "Status": result["Status"], "PhysicalResourceId": result["PhysicalResourceId"], "Data": result["Data"],
-        "Reason": f"{result['Reason']} (log stream {getattr(context, 'log_stream_name', 'unknown')})"[:3000],
-        "StackId": event["StackId"], "RequestId": event["RequestId"], "LogicalResourceId": event["LogicalResourceId"],
-    }).encode("utf-8")
-    request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT",
-                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
-    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - CloudFormation's pre-signed S3 URL
-        reply.read()
+    log("subnet_cidrs", request=event.get("RequestType"), status=result["Status"], reason=result["Reason"])
+    send_response(event, context, result)

@@ -1,4 +1,4 @@
-"""The control plane's wiring (issue 6): the rotation, address-tracker and directory-updater Lambdas, the triggers
+"""The control plane's wiring: the rotation, address-tracker and directory-updater Lambdas, the triggers
 that run them, RADIUS off when the stack is deleted, and the alarms on all of it.
 
     Secrets Manager schedule ─▶ rotation (in the VPC: Status-Server to every proxy) ─finishSecret─▶ updater
@@ -6,9 +6,8 @@ that run them, RADIUS off when the stack is deleted, and the alarms on all of it
     Parameter Store change, deployment completed, every 5 minutes ─▶ directory updater (reserved concurrency 1)
         ─▶ ds:EnableRadius / UpdateRadius, the SSM state parameter, the secret's retirement tag, or SNS
 
-The handlers (duomfa.control.rotation, .addresses, .directory) need duomfa.radius and each other, which is more than
-an inline 4 KB ZipFile holds, and an S3 asset would need a CDK-bootstrapped bucket. So they run from the proxy's own
-image in the stack's ECR repository, through the Lambda runtime interface client (the `lambda` extra): the image
+The handlers (duomfa.control.rotation, .addresses, .directory) need duomfa.radius and each other, which does not fit
+one inline file, and an S3 asset would need a CDK-bootstrapped bucket. So they run from the proxy's own image in the stack's ECR repository, through the Lambda runtime interface client (the `lambda` extra): the image
 exists only after the first pipeline run, so every image function waits for FirstImage. Lambda pins the image's
 digest when a function's code is set, and the repository expires old images, so after each successful build a small
 inline function (duomfa.control.function_images) sets their code to `latest` again.
@@ -41,7 +40,7 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa.infra.inline_function import LAMBDA_RUNTIME
+from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
 from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.inline_provider import inline_framework_code
 from duomfa.infra.load_balancer import RadiusLoadBalancer
@@ -467,7 +466,7 @@ class ControlPlane(Construct):
         self._allow_environment(role, asynchronous=True)
         function = lambda_.Function(
             self, "FunctionImages", runtime=LAMBDA_RUNTIME, handler="index.handler",
-            code=lambda_.Code.from_inline(FUNCTION_IMAGES_SOURCE.read_text(encoding="utf-8")),
+            code=lambda_.Code.from_inline(inline_source(FUNCTION_IMAGES_SOURCE)),
             timeout=Duration.minutes(5), memory_size=128, role=role, log_group=log_group,
             environment={"FUNCTIONS": Fn.join(",", names),
                          "IMAGE_URI": repository.repository_uri_for_tag(self._image_tag)},

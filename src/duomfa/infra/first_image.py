@@ -22,7 +22,7 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa.infra.inline_function import LAMBDA_RUNTIME
+from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
 from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.inline_provider import inline_framework_code
 from duomfa.infra.nag import ROLE_POLICY_REASON
@@ -65,7 +65,7 @@ class FirstImage(Construct):
                      "codepipeline:ListPipelineExecutions", "codepipeline:ListActionExecutions"],
             resources=[pipeline.pipeline_arn]))
         log_group.grant_write(handler_role)
-        source = HANDLER_SOURCE.read_text(encoding="utf-8")
+        source = inline_source(HANDLER_SOURCE)
 
         def handler(name: str, entry: str, description: str) -> lambda_.Function:
             return lambda_.Function(self, name, runtime=LAMBDA_RUNTIME, handler=f"index.{entry}",
