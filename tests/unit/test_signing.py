@@ -1,5 +1,6 @@
 """Signature checks against requests signed by duo_client's own `sign`, for every version it may send."""
 
+import base64
 import email.utils
 import hashlib
 import json
@@ -116,3 +117,66 @@ def test_date_check_does_not_depend_on_the_hosts_time_zone(monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_v2_signature_never_vouches_for_a_json_body():
+    # a v2 signature over no parameters, sent with a JSON body it does not cover
+    date = email.utils.formatdate()
+    for digestmod in (hashlib.sha1, hashlib.sha512):
+        auth = sign(IKEY, SKEY, "POST", "localhost", "/auth/v2/preauth", date, 2, {}, digestmod=digestmod)
+        request = SignedRequest(method="POST", host="localhost", path="/auth/v2/preauth", params={},
+                                body='{"username":"mallory"}', date=date, authorization=auth, duo_headers={})
+        with pytest.raises(SignatureError) as caught:
+            verify(request, skey_for)
+        assert caught.value.code == 40103
+        # the same signature over the same (empty) form parameters is good: only the body makes it fail
+        assert verify(SignedRequest(**{**request.__dict__, "body": None}), skey_for).sig_version == 2
+
+
+def basic(text: str | bytes) -> str:
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+@pytest.mark.parametrize("authorization", [
+    "Basic",
+    "Basic \udcff\udcfe",  # undecodable bytes, as aiohttp hands them over
+    "Basic é",
+    "Basic " + "A" * 5000,
+    basic(IKEY),  # no colon
+    basic(IKEY + ":" + "é" * 40),  # a 40-character signature that is not ASCII
+    basic(IKEY.encode() + b":" + b"\xff" * 40),  # not text at all
+])
+def test_malformed_credentials_are_missing_credentials_not_a_crash(authorization):
+    request = SignedRequest(**{**make_request(2).__dict__, "authorization": authorization})
+    with pytest.raises(SignatureError) as caught:
+        verify(request, skey_for)
+    assert caught.value.code == 40101
+
+
+@pytest.mark.parametrize("credentials, code", [
+    (IKEY + ":" + "z" * 40, 40103),  # the length of a signature, not hex
+    (IKEY + ":", 40103),  # no signature
+    (":" + "0" * 40, 40102),  # no ikey: none that is known
+])
+def test_well_formed_but_wrong_credentials_keep_their_codes(credentials, code):
+    request = SignedRequest(**{**make_request(2).__dict__, "authorization": basic(credentials)})
+    with pytest.raises(SignatureError) as caught:
+        verify(request, skey_for)
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize("date", ["Mon, 1 Jan 10000000000 00:00:00 +0000", "\udcff", "yesterday"])
+def test_unreadable_date_is_a_missing_timestamp(date):
+    request = SignedRequest(**{**make_request(2).__dict__, "date": date})
+    with pytest.raises(SignatureError) as caught:
+        verify(request, skey_for)
+    assert caught.value.code == 40104
+
+
+def test_undecodable_bytes_in_the_host_or_path_are_an_invalid_signature():
+    for change in ({"host": "local\udcffhost:8443"}, {"path": "/auth/v2/pre\udcffauth"}):
+        request = SignedRequest(**{**make_request(2).__dict__, **change})
+        with pytest.raises(SignatureError) as caught:
+            verify(request, skey_for)
+        assert caught.value.code == 40103

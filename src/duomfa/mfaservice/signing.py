@@ -2,12 +2,12 @@
 
 A request says neither its signature version nor its digest, so each candidate that fits what it carries is
 tried: a 40-hex-digit HMAC can only be v2 with SHA-1; a 128-digit one is v5 (JSON body or GET) or v2 with SHA-512.
+v2 covers query or form parameters only, so it is never a candidate for a request that carries a JSON body.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import email.utils
 import hashlib
 import hmac
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from duo_client.client import canonicalize
 
 MAX_CLOCK_SKEW_SECONDS = 300
+# base64 of a 20-character ikey, a colon and a 128-digit signature is 200 characters; far longer is not Duo's
+MAX_CREDENTIALS_CHARS = 1024
 
 
 class SignatureError(Exception):
@@ -58,14 +60,23 @@ def signed_host(host_header: str) -> str:
 
 
 def _credentials(authorization: str | None) -> tuple[str, str]:
+    """(ikey, signature) from `Basic base64(ikey:hex signature)`; anything else is missing credentials (40101).
+
+    The header arrives as whatever bytes the client sent (aiohttp keeps undecodable ones as surrogates), so every
+    step refuses rather than raises: non-ASCII, over-long, not base64, no colon. (An empty ikey is then an unknown
+    one, 40102, and an empty signature a wrong one, 40103.)
+    """
     if not authorization:
         raise SignatureError(40101, "Missing request credentials")
     scheme, _, encoded = authorization.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
+    encoded = encoded.strip()
+    if (scheme.lower() != "basic" or not encoded or len(encoded) > MAX_CREDENTIALS_CHARS
+            or not encoded.isascii()):
         raise SignatureError(40101, "Missing request credentials")
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        # ASCII, not UTF-8: a signature is hex, and hmac.compare_digest raises on non-ASCII text
+        decoded = base64.b64decode(encoded, validate=True).decode("ascii")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are both ValueErrors
         raise SignatureError(40101, "Missing request credentials") from None
     ikey, sep, signature = decoded.partition(":")
     if not sep:
@@ -76,10 +87,13 @@ def _credentials(authorization: str | None) -> tuple[str, str]:
 def _check_date(date: str | None, now: float) -> None:
     if not date:
         raise SignatureError(40104, "Missing request timestamp", "a Date header is required")
-    parsed = email.utils.parsedate_tz(date)
-    if parsed is None:
+    try:
+        parsed = email.utils.parsedate_tz(date)
+        sent = email.utils.mktime_tz(parsed) if parsed is not None else None  # "-0000" means UTC, whatever the host's
+    except (OverflowError, ValueError):  # a year beyond what the platform's time functions hold
+        sent = None
+    if sent is None:
         raise SignatureError(40104, "Missing request timestamp", "the Date header must be in RFC 2822 form")
-    sent = email.utils.mktime_tz(parsed)  # "-0000" means UTC, whatever this host's time zone
     if abs(now - sent) > MAX_CLOCK_SKEW_SECONDS:
         raise SignatureError(40105, "Bad request timestamp",
                              f"the Date header is more than {MAX_CLOCK_SKEW_SECONDS} seconds from the server's time")
@@ -89,18 +103,17 @@ def _candidates(request: SignedRequest, signature: str) -> list[tuple[int, Calla
     host = signed_host(request.host)
     params = {key: list(values) for key, values in request.params.items()}
     candidates: list[tuple[int, Callable[[], str], object]] = []
-    if len(signature) == 40:
+    if len(signature) == 128 and (request.body is not None or request.method.upper() in ("GET", "DELETE")):
+        body = request.body if request.body is not None else ""
+        candidates.append((5, lambda: canonicalize(
+            request.method, host, request.path, params if request.body is None else {}, request.date, 5,
+            body=body, additional_headers=dict(request.duo_headers)), hashlib.sha512))
+    # v2 signs the query or form parameters and nothing else: a request with a JSON body can only be v5, whose
+    # signature covers the body. Otherwise a v2 signature over no parameters would vouch for any JSON body.
+    if request.body is None and len(signature) in (40, 128):
+        digestmod = hashlib.sha1 if len(signature) == 40 else hashlib.sha512
         candidates.append((2, lambda: canonicalize(request.method, host, request.path, params, request.date, 2),
-                           hashlib.sha1))
-    elif len(signature) == 128:
-        if request.body is not None or request.method.upper() in ("GET", "DELETE"):
-            body = request.body if request.body is not None else ""
-            candidates.append((5, lambda: canonicalize(
-                request.method, host, request.path, params if request.body is None else {}, request.date, 5,
-                body=body, additional_headers=dict(request.duo_headers)), hashlib.sha512))
-        if request.body is None:
-            candidates.append((2, lambda: canonicalize(request.method, host, request.path, params, request.date, 2),
-                               hashlib.sha512))
+                           digestmod))
     return candidates
 
 
@@ -113,10 +126,10 @@ def verify(request: SignedRequest, skey_for: Callable[[str], str | None], now: f
         raise SignatureError(40102, "Invalid integration key in request credentials")
     for sig_version, canonical, digestmod in _candidates(request, signature):
         try:
-            text = canonical()
-        except ValueError:  # malformed X-Duo headers: cannot be a valid v5 signature
+            message = canonical().encode("utf-8")
+        except ValueError:  # malformed X-Duo headers, or undecodable bytes in the path or host: no valid signature
             continue
-        expected = hmac.new(skey.encode("utf-8"), text.encode("utf-8"), digestmod).hexdigest()
+        expected = hmac.new(skey.encode("utf-8"), message, digestmod).hexdigest()
         if hmac.compare_digest(expected, signature):
             return Verified(ikey=ikey, sig_version=sig_version)
     raise SignatureError(40103, "Invalid signature in request credentials")
