@@ -163,8 +163,39 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hotp_seed(args: argparse.Namespace) -> str:
+    """The token's seed from --secret-file, standard input (--secret-stdin or --secret -) or --secret HEX.
+
+    Error messages name where the seed was to come from, never what was read.
+    """
+    if args.secret_file is not None:
+        try:
+            with open(args.secret_file, encoding="ascii") as handle:
+                seed = handle.read().strip()
+        except OSError as exc:
+            raise CommandError(f"cannot read --secret-file {args.secret_file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"--secret-file {args.secret_file} does not hold a hex seed") from None
+        source = f"--secret-file {args.secret_file}"
+    elif args.secret_stdin or args.secret == "-":
+        if sys.stdin.isatty():
+            import getpass
+
+            seed = getpass.getpass("HOTP seed (hex, not echoed): ").strip()
+        else:
+            seed = sys.stdin.readline().strip()
+        source = "standard input"
+    else:
+        print("duomfa: warning: a seed given with --secret is visible to other users of this machine (ps, shell "
+              "history); prefer --secret-file PATH or --secret-stdin", file=sys.stderr)
+        return args.secret
+    if not seed:
+        raise CommandError(f"no HOTP seed on {source}")
+    return seed
+
+
 def cmd_hotp_add(args: argparse.Namespace) -> int:
-    result = _admin(args).add_hotp(args.username, args.secret, args.counter)
+    result = _admin(args).add_hotp(args.username, _hotp_seed(args), args.counter)
     _emit(args, result, f"HOTP token {result['device']['device']} added for {result['username']}")
     return 0
 
@@ -434,7 +465,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="hotp_command", required=True, metavar="COMMAND")
     p = hotp.add_parser("add", help="add a hardware token (RFC 4226) to a user")
     p.add_argument("username")
-    p.add_argument("--secret", required=True, metavar="HEX", help="the token's seed, in hex")
+    seed = p.add_mutually_exclusive_group(required=True)
+    seed.add_argument("--secret", metavar="HEX",
+                      help="the token's seed, in hex; '-' reads it from standard input. On the command line it is "
+                           "visible to other users (ps): prefer --secret-file or --secret-stdin")
+    seed.add_argument("--secret-stdin", action="store_true",
+                      help="read the seed (hex) from standard input; prompts without echo on a terminal")
+    seed.add_argument("--secret-file", metavar="PATH", help="read the seed (hex) from this file")
     p.add_argument("--counter", type=int, default=0, help="the token's current counter (default: 0)")
     data_option(p), json_option(p)
     p.set_defaults(func=cmd_hotp_add)

@@ -12,7 +12,7 @@ from typing import Any
 
 from duomfa.mfaservice import otp
 from duomfa.mfaservice.auditlog import AuditLog, operator
-from duomfa.mfaservice.datadir import DataDir, open_data_dir
+from duomfa.mfaservice.datadir import DataDir, Notify, open_data_dir, print_notice
 from duomfa.mfaservice.server import recorded_api_host
 from duomfa.mfaservice.service import DENIED_MSG, SUCCESS_MSG, describe_device
 from duomfa.mfaservice.store import Device, Store, StoreError, User
@@ -22,9 +22,9 @@ USER_STATUSES = ("active", "bypass", "disabled")
 
 
 class Admin:
-    def __init__(self, data_path: Path | str | None):
-        self.data_dir: DataDir = open_data_dir(data_path)
-        self.store = Store(self.data_dir.database)
+    def __init__(self, data_path: Path | str | None, notify: Notify = print_notice):
+        self.data_dir: DataDir = open_data_dir(data_path, notify=notify)
+        self.store = Store(self.data_dir.database, notify=notify)
         self.admin_log = AuditLog(self.data_dir.admin_log)
 
     def close(self) -> None:
@@ -129,8 +129,7 @@ class Admin:
             secret = otp.hotp_secret_from_hex(secret_hex)
         except ValueError as exc:
             raise StoreError(str(exc)) from None
-        device = self.store.add_device(user.user_id, type="token", name=f"HOTP token {secret_hex[-4:]}",
-                                       hotp_secret=secret, hotp_counter=counter)
+        device = self.store.add_hotp_token(user.user_id, secret, hotp_counter=counter)
         self._log("hotp.add", username=user.username, device=device.device_id)
         return {"username": user.username, "device": self.device_view(device)}
 

@@ -1,10 +1,16 @@
 """HTTP handlers for Duo Auth API v2: parse the request, check its signature, call the service, answer in
-Duo's envelope (`{"stat": "OK", "response": …}` or `{"stat": "FAIL", "code", "message", …}`)."""
+Duo's envelope (`{"stat": "OK", "response": …}` or `{"stat": "FAIL", "code", "message", …}`).
+
+The signature check reads the integration's skey from the store, so it runs on the store worker, in the same hop
+as the endpoint's own store work.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+import traceback
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,12 +19,14 @@ from aiohttp import web
 
 from duomfa.mfaservice.service import ApiError, MfaService
 from duomfa.mfaservice.signing import SignatureError, SignedRequest, verify
-from duomfa.mfaservice.store import Integration
+from duomfa.mfaservice.store import Integration, Store
 
 MAX_BODY_BYTES = 64 * 1024
 SERVICE_KEY = web.AppKey("service", MfaService)
 
-Handler = Callable[[MfaService, Integration, dict[str, str]], Awaitable[Any]]
+# Checks the request's signature and returns its integration; call it on the store worker.
+Authenticate = Callable[[], Integration]
+Handler = Callable[[MfaService, Authenticate, dict[str, str]], Awaitable[Any]]
 
 
 def ok(response: Any) -> web.Response:
@@ -72,26 +80,51 @@ async def _read_request(request: web.Request) -> tuple[SignedRequest, dict[str, 
     return signed, values
 
 
+def authenticate(store: Store, signed: SignedRequest) -> Integration:
+    """The integration that signed the request; SignatureError if the signature does not hold."""
+    found: dict[str, Integration] = {}
+
+    def skey_for(ikey: str) -> str | None:
+        integration = store.integration_by_ikey(ikey)
+        if integration is None:
+            return None
+        found[ikey] = integration
+        return integration.skey
+
+    verified = verify(signed, skey_for)
+    if verified.sig_version == 2 and signed.body is not None:
+        # the parameters come from the JSON body, which a v2 signature does not cover; verify never accepts this
+        # combination, and the handlers must never see such parameters if that ever changed
+        raise SignatureError(40103, "Invalid signature in request credentials")
+    return found[verified.ikey]
+
+
+def _where(exc: BaseException) -> str:
+    """Where an exception was raised (file:line in function), for the log: its message might quote a parameter."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name}"
+
+
 def signed_endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def endpoint(request: web.Request) -> web.Response:
         service = request.app[SERVICE_KEY]
         try:
             signed, params = await _read_request(request)
-
-            def skey_for(ikey: str) -> str | None:
-                found = service.store.integration_by_ikey(ikey)
-                return found.skey if found else None
-
-            verified = verify(signed, skey_for)
-            integration = service.store.integration_by_ikey(verified.ikey)
-            assert integration is not None
-            return ok(await handler(service, integration, params))
+            return ok(await handler(service, lambda: authenticate(service.store, signed), params))
         except SignatureError as exc:
             return fail(401, exc.code, exc.message, exc.detail)
         except ApiError as exc:
             return fail(exc.http_status, exc.code, exc.message, exc.detail)
-        except Exception as exc:  # answer in Duo's envelope, and say what happened in the service's log
-            service.auth_log.write("error", path=request.path, error=type(exc).__name__, detail=str(exc)[:200])
+        except sqlite3.OperationalError as exc:
+            service.auth_log.write("error", path=request.path, error=type(exc).__name__, where=_where(exc))
+            if "locked" in str(exc) or "busy" in str(exc):  # another process held the write lock too long
+                return fail(503, 50300, "Service temporarily unavailable", "the database is busy; try again")
+            return fail(500, 50000, "Internal server error")
+        except Exception as exc:  # answer in Duo's envelope, and say where it happened in the service's log
+            service.auth_log.write("error", path=request.path, error=type(exc).__name__, where=_where(exc))
             return fail(500, 50000, "Internal server error")
 
     return endpoint
@@ -101,32 +134,35 @@ async def ping(request: web.Request) -> web.Response:
     return ok({"time": int(time.time())})
 
 
-async def _check(service: MfaService, integration: Integration, params: dict[str, str]) -> dict[str, int]:
+async def _check(service: MfaService, authenticate: Authenticate, params: dict[str, str]) -> dict[str, int]:
+    await service.run(authenticate)
     return {"time": int(time.time())}
 
 
-async def _logo(service: MfaService, integration: Integration, params: dict[str, str]) -> None:
+async def _logo(service: MfaService, authenticate: Authenticate, params: dict[str, str]) -> None:
+    await service.run(authenticate)
     raise ApiError(404, 40401, "Resource not found", "no logo is configured")
 
 
-async def _preauth(service: MfaService, integration: Integration, params: dict[str, str]) -> Any:
-    return service.preauth(integration, params)
+async def _preauth(service: MfaService, authenticate: Authenticate, params: dict[str, str]) -> Any:
+    return await service.run(lambda: service.preauth(authenticate(), params))
 
 
-async def _auth(service: MfaService, integration: Integration, params: dict[str, str]) -> Any:
-    return await service.auth(integration, params)
+async def _auth(service: MfaService, authenticate: Authenticate, params: dict[str, str]) -> Any:
+    return await service.auth(authenticate, params)
 
 
-async def _auth_status(service: MfaService, integration: Integration, params: dict[str, str]) -> Any:
-    return await service.auth_status(integration, params)
+async def _auth_status(service: MfaService, authenticate: Authenticate, params: dict[str, str]) -> Any:
+    transaction = await service.run(lambda: service.check_auth_status(authenticate(), params))
+    return await service.finish_auth_status(transaction)
 
 
-async def _enroll(service: MfaService, integration: Integration, params: dict[str, str]) -> Any:
-    return service.enroll(integration, params)
+async def _enroll(service: MfaService, authenticate: Authenticate, params: dict[str, str]) -> Any:
+    return await service.run(lambda: service.enroll(authenticate(), params))
 
 
-async def _enroll_status(service: MfaService, integration: Integration, params: dict[str, str]) -> Any:
-    return service.enroll_status(integration, params)
+async def _enroll_status(service: MfaService, authenticate: Authenticate, params: dict[str, str]) -> Any:
+    return await service.run(lambda: service.enroll_status(authenticate(), params))
 
 
 ENDPOINTS: dict[str, tuple[str, Handler]] = {

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from duomfa.mfaservice.datadir import open_private
+
 
 class AuditLog:
     def __init__(self, path: Path, echo: TextIO | None = None):
@@ -21,7 +23,7 @@ class AuditLog:
         entry = {"time": round(time.time(), 3), "event": event, **fields}
         line = json.dumps(entry, separators=(",", ":"), sort_keys=False) + "\n"
         # O_APPEND keeps lines from several processes whole.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, line.encode("utf-8"))
         finally:

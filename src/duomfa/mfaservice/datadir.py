@@ -1,9 +1,18 @@
-"""The MFA service's data directory: what is in it, and refusing one that is not ours or is damaged."""
+"""The MFA service's data directory: what is in it, refusing one that is not ours or is damaged, and keeping it
+readable by its owner only.
+
+Everything in it is private: the database holds every skey and TOTP seed, `tls/` the private keys, the logs who
+logged in from where. So every directory is 0700 and every file 0600, whatever the umask and whatever the mode of
+a directory handed over with --data; wider modes found when it is opened are narrowed, with a notice.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +21,79 @@ import platformdirs
 MARKER_NAME = "duomfa-mfaservice.json"
 MARKER_KIND = "duomfa-mfaservice"
 MARKER_FORMAT = 1
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+# Where notices go (a mode narrowed, a device renamed): one line each, never holding a secret.
+Notify = Callable[[str], None]
 
 
 class DataDirError(Exception):
     """The data directory cannot be used; the message says why and what to do."""
+
+
+def print_notice(message: str) -> None:
+    """The default Notify: standard error, so that a command's --json output stays one JSON object."""
+    print(f"duomfa: notice: {message}", file=sys.stderr, flush=True)
+
+
+def open_private(path: Path, flags: int) -> int:
+    """os.open for a file that must be 0600: a file this call creates gets exactly that, whatever the umask.
+
+    An existing file keeps its mode (the data directory's check narrows it), so appends cost one system call.
+    """
+    try:
+        return os.open(path, flags & ~(os.O_CREAT | os.O_EXCL))
+    except FileNotFoundError:
+        if not flags & os.O_CREAT:
+            raise
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:  # created by another process meanwhile
+        return os.open(path, flags & ~(os.O_CREAT | os.O_EXCL))
+    os.fchmod(fd, PRIVATE_FILE_MODE)  # the umask may have taken bits away from 0600 too
+    return fd
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace `path` atomically with a 0600 file holding `data`."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # a leftover .tmp keeps its old mode through O_CREAT
+        with os.fdopen(fd, "wb") as handle:
+            fd = -1
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        if fd != -1:
+            os.close(fd)
+    os.replace(tmp, path)
+
+
+def make_private(root: Path, notify: Notify) -> None:
+    """Narrow every directory under `root` (itself included) to 0700 and every file to 0600 when group or others
+    have any access, telling `notify` about each one. Symbolic links are left alone: their targets are not ours."""
+    _narrow(root, PRIVATE_DIR_MODE, notify)
+    for directory, subdirectories, files in os.walk(root):
+        for name in subdirectories:
+            _narrow(Path(directory) / name, PRIVATE_DIR_MODE, notify)
+        for name in files:
+            _narrow(Path(directory) / name, PRIVATE_FILE_MODE, notify)
+
+
+def _narrow(path: Path, private_mode: int, notify: Notify) -> None:
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:  # removed meanwhile (SQLite's -shm, a .tmp being renamed)
+        return
+    if stat.S_ISLNK(status.st_mode):
+        return
+    old = stat.S_IMODE(status.st_mode)
+    if old & 0o077:
+        os.chmod(path, private_mode)
+        notify(f"{path}: mode {old:04o} -> {private_mode:04o} (the MFA service's data is for its owner only)")
 
 
 def default_data_dir() -> Path:
@@ -59,14 +137,15 @@ class DataDir:
         return self.path / MARKER_NAME
 
 
-def open_data_dir(path: Path | str | None, *, create: bool = True) -> DataDir:
-    """Open DIR, creating it on first use; refuse a directory that holds something else."""
+def open_data_dir(path: Path | str | None, *, create: bool = True, notify: Notify = print_notice) -> DataDir:
+    """Open DIR, creating it on first use; refuse a directory that holds something else; make it private."""
     data_dir = DataDir(Path(path) if path is not None else default_data_dir())
     root = data_dir.path
     if root.exists() and not root.is_dir():
         raise DataDirError(f"{root} is a file, not a directory; pass --data with a directory path")
     if data_dir.marker.exists():
         _check_marker(data_dir)
+        make_private(root, notify)
         return data_dir
     if root.exists() and any(root.iterdir()):
         raise DataDirError(
@@ -75,13 +154,17 @@ def open_data_dir(path: Path | str | None, *, create: bool = True) -> DataDir:
         )
     if not create:
         raise DataDirError(f"{root} holds no MFA service data yet; start it once with `duomfa mfa serve --data {root}`")
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (root / "tls").mkdir(mode=0o700, exist_ok=True)
-    (root / "logs").mkdir(mode=0o700, exist_ok=True)
+    existed = root.exists()
+    root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    if existed:  # an empty directory handed over with --data: it becomes private, with a notice if it was not
+        make_private(root, notify)
+    else:
+        os.chmod(root, PRIVATE_DIR_MODE)  # mkdir's mode goes through the umask
+    for name in ("tls", "logs"):
+        (root / name).mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        os.chmod(root / name, PRIVATE_DIR_MODE)
     marker = {"kind": MARKER_KIND, "format": MARKER_FORMAT}
-    tmp = data_dir.marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(marker) + "\n")
-    os.replace(tmp, data_dir.marker)
+    write_private(data_dir.marker, (json.dumps(marker) + "\n").encode("utf-8"))
     return data_dir
 
 

@@ -2,7 +2,7 @@
 Approve / Deny, the SMS inbox, the current passcode), and the activation and self-enrollment pages.
 
 A device page's address holds an unguessable token; whoever has it can answer for that device, as whoever
-holds the phone can.
+holds the phone can. Each page is built on the store worker (`MfaService.run`), where its store reads happen.
 """
 
 from __future__ import annotations
@@ -99,7 +99,10 @@ def _render_sms(messages: list[dict[str, Any]]) -> str:
 
 async def device_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
-    token = request.match_info["token"]
+    return await service.run(_device_page, service, request.match_info["token"])
+
+
+def _device_page(service: MfaService, token: str) -> web.Response:
     device = service.store.device_by_page_token(token)
     if device is None:
         return _page("Unknown device", "<h1>Unknown device</h1><p>This device link is not valid.</p>", status=404)
@@ -128,27 +131,41 @@ async def device_page(request: web.Request) -> web.Response:
 
 async def device_state_json(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
-    device = service.store.device_by_page_token(request.match_info["token"])
+    return await service.run(_device_state_json, service, request.match_info["token"])
+
+
+def _device_state_json(service: MfaService, token: str) -> web.Response:
+    device = service.store.device_by_page_token(token)
     if device is None:
         return web.json_response({"error": "unknown device"}, status=404, headers=SECURITY_HEADERS)
     state = device_state(service, device)
-    state["pending_html"] = _render_pending(state["pending"], request.match_info["token"])
+    state["pending_html"] = _render_pending(state["pending"], token)
     state["sms_html"] = _render_sms(state["sms"])
     return web.json_response(state, headers=SECURITY_HEADERS)
+
+
+def _answerable(service: MfaService, token: str, txid: str) -> web.Response | None:
+    """Why this device page may not answer txid (a page to show), or None when it may."""
+    device = service.store.device_by_page_token(token)
+    if device is None:
+        return _page("Unknown device", "<h1>Unknown device</h1>", status=404)
+    transaction = service.store.transaction(txid)
+    if transaction is None or transaction.device_id != device.device_id:
+        return _page("Not found", "<h1>No such request</h1>", status=404)
+    return None
 
 
 async def device_answer(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
     token = request.match_info["token"]
-    device = service.store.device_by_page_token(token)
-    if device is None:
-        return _page("Unknown device", "<h1>Unknown device</h1>", status=404)
     form = await request.post()
     txid, decision = str(form.get("txid", "")), str(form.get("decision", ""))
-    transaction = service.store.transaction(txid)
-    if transaction is None or transaction.device_id != device.device_id or decision not in ("approve", "deny"):
+    refused = await service.run(_answerable, service, token, txid)
+    if refused is not None:
+        return refused
+    if decision not in ("approve", "deny"):
         return _page("Not found", "<h1>No such request</h1>", status=404)
-    settled = service.answer(txid, approve=decision == "approve")
+    settled = await service.answer(txid, approve=decision == "approve")
     if request.headers.get("Accept", "").startswith("application/json"):
         return web.json_response({"settled": settled}, headers=SECURITY_HEADERS)
     raise web.HTTPSeeOther(f"/device/{token}")
@@ -162,12 +179,15 @@ def _activation_body(title: str, text: str, action: str) -> str:
 
 async def activation_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
-    code = request.match_info["code"]
+    return await service.run(_activation_page, service, request.match_info["code"], request.method == "POST")
+
+
+def _activation_page(service: MfaService, code: str, activate: bool) -> web.Response:
     activation = service.store.activation(code)
     if activation is None:
         return _page("Unknown activation", "<h1>This activation link is not valid.</h1>", status=404)
     user = service.store.user_by_id(activation["user_id"])
-    if request.method == "POST":
+    if activate:
         if user is None:
             return _page("Expired", "<h1>This activation link has expired.</h1>", status=410)
         device = service.activate(user)
@@ -184,7 +204,10 @@ async def activation_page(request: web.Request) -> web.Response:
 
 async def activation_qr(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
-    code = request.match_info["code"]
+    return await service.run(_activation_qr, service, request.match_info["code"])
+
+
+def _activation_qr(service: MfaService, code: str) -> web.Response:
     if service.store.activation(code) is None:
         return web.Response(status=404)
     buffer = io.BytesIO()
@@ -196,11 +219,14 @@ async def portal_page(request: web.Request) -> web.Response:
     """Self-enrollment for a user unknown to the service, from preauth's enroll_portal_url."""
     service = request.app[SERVICE_KEY]
     source = await request.post() if request.method == "POST" else request.query
-    code = str(source.get("code", ""))
+    return await service.run(_portal_page, service, str(source.get("code", "")), request.method == "POST")
+
+
+def _portal_page(service: MfaService, code: str, enroll: bool) -> web.Response:
     username = service.portal_username(code)
     if username is None:
         return _page("Expired", "<h1>This enrollment link is not valid or has expired.</h1>", status=410)
-    if request.method == "POST":
+    if enroll:
         user = service.store.user_by_name(username)
         if user is not None and service.store.devices_of(user.user_id):
             return _page("Already enrolled", "<h1>This user already has a device.</h1>", status=409)

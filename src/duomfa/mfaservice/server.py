@@ -64,6 +64,7 @@ class RunningService:
 
     async def close(self) -> None:
         await self.runner.cleanup()
+        self.service.close()  # lets the store worker finish what it was asked, before the connection goes
         self.store.close()
 
 
@@ -84,8 +85,9 @@ async def start_service(data_path: Path | str | None, host: str = DEFAULT_HOST, 
         bound_port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     raise_open_file_limit()
     tune_garbage_collector()
-    store.set_setting("listen_host", host)
-    store.set_setting("listen_port", str(bound_port))
+    # requests may already be arriving: from here on, the store belongs to the store worker
+    await service.run(store.set_setting, "listen_host", host)
+    await service.run(store.set_setting, "listen_port", str(bound_port))
     service.base_url = f"https://{api_host(host, bound_port)}"
     return RunningService(data_dir, store, service, runner, api_host(host, bound_port), bound_port)
 
@@ -95,6 +97,9 @@ async def serve_forever(data_path: Path | str | None, host: str, port: int, poli
     running = await start_service(data_path, host, port, policy, echo=out)
     print(f"duomfa MFA service: data directory {running.data_dir.path}", file=out)
     print(f"duomfa MFA service: CA certificate {running.data_dir.ca_cert}", file=out)
+    synchronous = await running.service.run(lambda: running.store.synchronous)
+    print(f"duomfa MFA service: database {running.data_dir.database} (WAL, synchronous={synchronous}: "
+          "a used one-time code is on disk before the answer goes out)", file=out)
     print(f"duomfa MFA service: listening on https://{running.api_host} "
           f"(Auth API v2; device pages under /device/)", file=out, flush=True)
     try:

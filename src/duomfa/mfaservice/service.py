@@ -1,7 +1,8 @@
 """What the Auth API endpoints decide: preauth, auth, auth_status, enroll — Duo's parameters and answers.
 
 Transport-free: handlers in `api` pass parsed parameters in and send back what comes out, so this is where the
-policy lives (lockout, bypass, replay, push timeouts), readable without HTTP around it.
+policy lives (lockout, bypass, replay, push timeouts), readable without HTTP around it. The synchronous methods
+touch the store and run on the store worker (`MfaService.run`); only waiting for a person happens on the event loop.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import secrets
 import time
 import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from duomfa.mfaservice import otp
 from duomfa.mfaservice.auditlog import AuditLog
 from duomfa.mfaservice.push import PushBroker
 from duomfa.mfaservice.store import Device, Integration, Store, Transaction, User
+from duomfa.mfaservice.worker import P, StoreWorker, T
 
 SUCCESS_MSG = "Success. Logging you in..."
 DENIED_MSG = "Login request denied."
@@ -93,18 +95,33 @@ def parse_pushinfo(pushinfo: str) -> list[tuple[str, str]]:
     return urllib.parse.parse_qsl(pushinfo, keep_blank_values=True)
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An /auth that waits for a person: its transaction is stored; the answer comes from `finish_auth`."""
+    transaction: Transaction
+    asynchronous: bool  # async=1: answer with the txid at once
+
+
 class MfaService:
     def __init__(self, store: Store, auth_log: AuditLog, policy: Policy, base_url: str):
         self.store = store
         self.auth_log = auth_log
         self.policy = policy
         self.base_url = base_url.rstrip("/")
-        self.broker = PushBroker(store, self._out_of_band_decided)
+        self.worker = StoreWorker()
+        self.broker = PushBroker(store, self.worker, self._out_of_band_decided)
         secret = store.get_setting("portal_key")
         if secret is None:
             secret = secrets.token_hex(32)
             store.set_setting("portal_key", secret)
         self._portal_key = bytes.fromhex(secret)
+
+    async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run store work on the store worker: the event loop keeps serving while it waits on the database."""
+        return await self.worker.run(work, *args, **kwargs)
+
+    def close(self) -> None:
+        self.worker.close()
 
     # helpers
     def device_page_url(self, device: Device) -> str:
@@ -184,7 +201,8 @@ class MfaService:
         return response
 
     # /auth
-    async def auth(self, integration: Integration, params: Mapping[str, str]) -> dict[str, Any]:
+    def start_auth(self, integration: Integration, params: Mapping[str, str], txid: str) -> dict[str, Any] | Pending:
+        """Everything /auth decides at once; a push or call is stored under `txid` and returned as Pending."""
         factor = params.get("factor")
         if not factor:
             raise missing("factor")
@@ -218,13 +236,35 @@ class MfaService:
             return {"result": "deny", "status": "sent", "status_msg": SMS_SENT_MSG}
         if factor == "auto":
             factor = "push" if device.can_push else "phone"
-        transaction = self._start_out_of_band(integration, user, device, factor, params)
-        if params.get("async") == "1":
-            return {"txid": transaction.txid}
-        await self.broker.wait(transaction.txid, None)
-        settled = self.store.transaction(transaction.txid)
-        assert settled is not None
+        transaction = self._start_out_of_band(integration, user, device, factor, params, txid)
+        return Pending(transaction, asynchronous=params.get("async") == "1")
+
+    async def finish_auth(self, pending: Pending) -> dict[str, Any]:
+        """The answer to an /auth that started a push or call: its txid, or (synchronous) its outcome."""
+        txid = pending.transaction.txid
+        self.broker.track(pending.transaction)
+        if pending.asynchronous:
+            return {"txid": txid}
+        await self.broker.wait(txid, None)
+        settled = await self.run(self.store.transaction, txid)
+        if settled is None:  # removed with its user while it waited
+            return {"result": "deny", "status": "deny", "status_msg": DENIED_MSG}
         return {"result": settled.result, "status": settled.status, "status_msg": settled.status_msg}
+
+    async def auth(self, authenticate: Callable[[], Integration], params: Mapping[str, str]) -> dict[str, Any]:
+        """/auth from start to finish. `authenticate` checks the request's signature and names its integration; it
+        runs on the store worker in the same hop as the decision."""
+        txid = str(uuid.uuid4())
+        self.broker.expect(txid)
+        try:
+            started = await self.run(lambda: self.start_auth(authenticate(), params, txid))
+        except BaseException:
+            self.broker.forget(txid)
+            raise
+        if isinstance(started, Pending):
+            return await self.finish_auth(started)
+        self.broker.forget(txid)  # decided at once: no push or call to wait for
+        return started
 
     def _refusal(self, user: User) -> tuple[str, str, str] | None:
         if user.status == "disabled":
@@ -296,19 +336,18 @@ class MfaService:
         return False, "incorrect passcode", None
 
     def _start_out_of_band(self, integration: Integration, user: User, device: Device, factor: str,
-                           params: Mapping[str, str]) -> Transaction:
+                           params: Mapping[str, str], txid: str) -> Transaction:
         now = time.time()
         status, status_msg = ("pushed", PUSHED_MSG) if factor == "push" else (
             "calling", f"Dialing {masked_number(device.number) or 'your phone'}...")
         transaction = Transaction(
-            txid=str(uuid.uuid4()), ikey=integration.ikey, user_id=user.user_id, device_id=device.device_id,
+            txid=txid, ikey=integration.ikey, user_id=user.user_id, device_id=device.device_id,
             factor=factor, result="waiting", status=status, status_msg=status_msg,
             ipaddr=params.get("ipaddr", ""), pushinfo=params.get("pushinfo", "")[:20000],
             display_username=params.get("display_username", ""), login_type=params.get("type", ""),
             created_at=now, expires_at=now + self.policy.push_timeout, decided_at=None,
         )
         self.store.add_transaction(transaction)
-        self.broker.track(transaction)
         return transaction
 
     def _out_of_band_decided(self, transaction: Transaction) -> None:
@@ -326,23 +365,28 @@ class MfaService:
         self._log_auth(integration, username, transaction.factor, transaction.result, transaction.status, reason,
                        transaction.ipaddr, txid=transaction.txid, device=transaction.device_id)
 
-    def answer(self, txid: str, approve: bool) -> bool:
+    async def answer(self, txid: str, approve: bool) -> bool:
         """A person's answer to a push or call (device page); False if it was already settled."""
         if approve:
-            return self.broker.decide(txid, "allow", "allow", SUCCESS_MSG)
-        return self.broker.decide(txid, "deny", "deny", DENIED_MSG)
+            return await self.broker.decide(txid, "allow", "allow", SUCCESS_MSG)
+        return await self.broker.decide(txid, "deny", "deny", DENIED_MSG)
 
     # /auth_status
-    async def auth_status(self, integration: Integration, params: Mapping[str, str]) -> dict[str, Any]:
+    def check_auth_status(self, integration: Integration, params: Mapping[str, str]) -> Transaction:
+        """The transaction an /auth_status asks about, if it is this integration's."""
         txid = params.get("txid")
         if not txid:
             raise missing("txid")
         transaction = self.store.transaction(txid)
         if transaction is None or transaction.ikey != integration.ikey:
             raise invalid("txid")
-        if transaction.result == "waiting" and not self.broker.first_report(txid):
-            await self.broker.wait(txid, self.policy.long_poll)
-            transaction = self.store.transaction(txid) or transaction
+        return transaction
+
+    async def finish_auth_status(self, transaction: Transaction) -> dict[str, Any]:
+        """Answer at once the first time and when decided; otherwise long-poll for a decision."""
+        if transaction.result == "waiting" and not self.broker.first_report(transaction.txid):
+            await self.broker.wait(transaction.txid, self.policy.long_poll)
+            transaction = await self.run(self.store.transaction, transaction.txid) or transaction
         return {"result": transaction.result, "status": transaction.status, "status_msg": transaction.status_msg}
 
     # /enroll, /enroll_status

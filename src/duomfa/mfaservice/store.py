@@ -2,10 +2,18 @@
 
 One connection per process, WAL mode, so the service and admin commands in other processes can write at once.
 Every write is one short IMMEDIATE transaction: concurrent requests never see half an update.
+
+synchronous=FULL: in WAL mode SQLite then syncs the WAL to disk at every commit, so when a method that uses up a
+one-time code (bypass or SMS code, TOTP step, HOTP counter) returns, the mark is on disk, and a power loss after
+the service answered "allow" cannot bring the code back. (NORMAL syncs only at checkpoints: a crash of the
+machine could roll back the last commits.)
 """
 
 from __future__ import annotations
 
+import base64
+import os
+import re
 import secrets
 import sqlite3
 import string
@@ -15,11 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from duomfa.mfaservice.datadir import DataDirError
+from duomfa.mfaservice.datadir import DataDirError, Notify, open_private, print_notice
 
 APPLICATION_ID = 0x64756F6D  # "duom": tells our database from any other SQLite file
 SCHEMA_VERSION = 1
+BUSY_TIMEOUT_SECONDS = 10.0  # how long a write waits for another process's write lock before it fails
 _ID_ALPHABET = string.ascii_uppercase + string.digits
+# How versions before this one named a hardware token: the last four hex digits of its seed.
+_SEED_TAIL_NAME = re.compile(r"HOTP token ([0-9A-Fa-f]{4})")
 
 SCHEMA = """
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -103,8 +114,22 @@ class StoreError(Exception):
 
 
 def new_id(prefix: str) -> str:
-    """Duo-shaped identifier: two-letter prefix and 18 upper-case letters or digits (20 in all)."""
+    """Duo-shaped identifier: two-letter prefix and 18 upper-case letters or digits (20 in all), random."""
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(18))
+
+
+def token_name(number: int) -> str:
+    """A hardware token's name: its place among the user's tokens, nothing taken from its seed (preauth sends
+    device names to every application, and a RADIUS proxy may show them to whoever is logging in)."""
+    return f"HOTP token {number}"
+
+
+def _seed_tail(hotp_secret: str) -> str:
+    """The last four hex digits of a token's seed (stored in base32)."""
+    try:
+        return base64.b32decode(hotp_secret).hex()[-4:]
+    except ValueError:  # not written by duomfa: nothing to compare
+        return ""
 
 
 @dataclass(frozen=True)
@@ -203,10 +228,17 @@ def _transaction(row: sqlite3.Row) -> Transaction:
 
 
 class Store:
-    def __init__(self, path: Path):
+    """The service's data. Not thread-safe: one thread at a time (the service's store worker, or an admin command).
+    """
+
+    def __init__(self, path: Path, notify: Notify = print_notice, busy_timeout: float | None = None):
         self.path = path
+        self.notify = notify
+        # SQLite gives the -wal and -shm files the database file's mode: create it 0600 before SQLite does (0644)
+        os.close(open_private(path, os.O_RDONLY | os.O_CREAT))
+        timeout = BUSY_TIMEOUT_SECONDS if busy_timeout is None else busy_timeout
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._prepare()
         except sqlite3.DatabaseError as exc:
@@ -236,8 +268,34 @@ class Store:
         if check != "ok":
             raise DataDirError(f"{self.path} failed SQLite's integrity check ({check}); restore it from a backup")
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA synchronous=FULL")  # see the module's docstring
+        db.execute("PRAGMA fullfsync=ON")  # macOS only: its fsync() does not reach the disk, F_FULLFSYNC does
         db.execute("PRAGMA foreign_keys=ON")
+        self._rename_seed_named_tokens()
+
+    def _rename_seed_named_tokens(self) -> None:
+        """Earlier versions named a hardware token after the last four hex digits of its seed; rename those (and
+        only those whose four digits really are their seed's tail) to a name without seed material."""
+        rows = self._db.execute(
+            "SELECT device_id, user_id, name, hotp_secret FROM devices "
+            "WHERE type = 'token' AND hotp_secret IS NOT NULL AND name LIKE 'HOTP token ____'").fetchall()
+        leaking = [row for row in rows if (match := _SEED_TAIL_NAME.fullmatch(row["name"]))
+                   and match.group(1).lower() == _seed_tail(row["hotp_secret"])]
+        for row in leaking:
+            with self.write() as db:
+                tokens = [r[0] for r in db.execute(
+                    "SELECT device_id FROM devices WHERE user_id = ? AND type = 'token' ORDER BY created_at, device_id",
+                    (row["user_id"],))]
+                new_name = token_name(tokens.index(row["device_id"]) + 1)
+                db.execute("UPDATE devices SET name = ? WHERE device_id = ?", (new_name, row["device_id"]))
+            # the old name is not repeated: it holds part of the seed
+            self.notify(f"renamed hardware token {row['device_id']} to {new_name!r}: its name held part of its seed")
+
+    @property
+    def synchronous(self) -> str:
+        """The connection's PRAGMA synchronous, by name (FULL: every commit is on disk when it returns)."""
+        value = self._db.execute("PRAGMA synchronous").fetchone()[0]
+        return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(value, str(value))
 
     def close(self) -> None:
         self._db.close()
@@ -354,17 +412,34 @@ class Store:
         can_phone: bool = False, can_sms: bool = False, totp_secret: str | None = None,
         hotp_secret: str | None = None, hotp_counter: int = 0,
     ) -> Device:
-        device_id = new_id("DP" if type == "phone" else "DH")
         with self.write() as db:
-            db.execute(
-                "INSERT INTO devices (device_id, user_id, type, name, number, can_push, can_phone, can_sms, "
-                "totp_secret, hotp_secret, hotp_counter, page_token, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (device_id, user_id, type, name, number, can_push, can_phone, can_sms, totp_secret,
-                 hotp_secret, hotp_counter, secrets.token_urlsafe(24), time.time()),
-            )
-            row = db.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,)).fetchone()
-        return _device(row)
+            return self._insert_device(db, user_id, type=type, name=name, number=number, can_push=can_push,
+                                       can_phone=can_phone, can_sms=can_sms, totp_secret=totp_secret,
+                                       hotp_secret=hotp_secret, hotp_counter=hotp_counter)
+
+    def add_hotp_token(self, user_id: str, hotp_secret: str, hotp_counter: int = 0) -> Device:
+        """A hardware token named `HOTP token N`, N counted in the same transaction so two adds cannot clash."""
+        with self.write() as db:
+            count = db.execute("SELECT count(*) FROM devices WHERE user_id = ? AND type = 'token'",
+                               (user_id,)).fetchone()[0]
+            return self._insert_device(db, user_id, type="token", name=token_name(count + 1),
+                                       hotp_secret=hotp_secret, hotp_counter=hotp_counter)
+
+    @staticmethod
+    def _insert_device(
+        db: sqlite3.Connection, user_id: str, *, type: str, name: str, number: str = "", can_push: bool = False,
+        can_phone: bool = False, can_sms: bool = False, totp_secret: str | None = None,
+        hotp_secret: str | None = None, hotp_counter: int = 0,
+    ) -> Device:
+        device_id = new_id("DP" if type == "phone" else "DH")  # random: never derived from a seed
+        db.execute(
+            "INSERT INTO devices (device_id, user_id, type, name, number, can_push, can_phone, can_sms, "
+            "totp_secret, hotp_secret, hotp_counter, page_token, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (device_id, user_id, type, name, number, can_push, can_phone, can_sms, totp_secret,
+             hotp_secret, hotp_counter, secrets.token_urlsafe(24), time.time()),
+        )
+        return _device(db.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,)).fetchone())
 
     def remove_device(self, device_id: str) -> None:
         with self.write() as db:

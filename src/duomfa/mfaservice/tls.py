@@ -1,7 +1,8 @@
 """The local CA and the server certificate the MFA service presents.
 
 duo_client checks host names against DNS subjectAltNames only, so an address such as 127.0.0.1 is written
-both as an IP entry (for browsers and aiohttp) and as a DNS entry (for duo_client).
+both as an IP entry (for browsers and aiohttp) and as a DNS entry (for duo_client). Certificates are 0600 like the
+keys: everything in the data directory is its owner's only (clients get a copy of ca.pem).
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ import datetime
 import ipaddress
 import os
 import ssl
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from duomfa.mfaservice.datadir import DataDir, DataDirError
+from duomfa.mfaservice.datadir import DataDir, DataDirError, write_private
 
 CA_LIFETIME = datetime.timedelta(days=3650)
 SERVER_LIFETIME = datetime.timedelta(days=397)
@@ -27,20 +27,6 @@ DEFAULT_NAMES = ("localhost", "127.0.0.1")
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
-
-
-def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -82,8 +68,8 @@ def ensure_ca(data_dir: DataDir) -> tuple[x509.Certificate, ec.EllipticCurvePriv
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(data_dir.ca_key, _key_pem(key))
-    _write_public(data_dir.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(data_dir.ca_key, _key_pem(key))
+    write_private(data_dir.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
     return cert, key
 
 
@@ -141,8 +127,8 @@ def ensure_server_cert(data_dir: DataDir, names: list[str]) -> None:
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(data_dir.server_key, _key_pem(key))
-    _write_public(data_dir.server_cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(data_dir.server_key, _key_pem(key))
+    write_private(data_dir.server_cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def server_ssl_context(data_dir: DataDir) -> ssl.SSLContext:
