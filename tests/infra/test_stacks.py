@@ -288,6 +288,17 @@ def test_cpu_and_memory_alarms_are_the_original_s(variant):
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
+def test_every_metric_filter_reads_an_event_and_field_the_proxy_names(variant):
+    from duomfa import logline
+
+    for metric_filter in variant.resources("AWS::Logs::MetricFilter").values():
+        properties = metric_filter["Properties"]
+        (event,) = re.findall(r'\$\.event = "(\w+)"', properties["FilterPattern"])
+        assert event in logline.STACK_EVENTS, event
+        value = properties["MetricTransformations"][0]["MetricValue"]
+        assert value == "1" or value.removeprefix("$.") in logline.STACK_FIELDS, value
+
+
 def test_log_alarms_watch_the_proxy_s_json_events(variant):
     filters = {f["Properties"]["MetricTransformations"][0]["MetricName"]: f["Properties"]
                for f in variant.resources("AWS::Logs::MetricFilter").values()}

@@ -14,7 +14,7 @@ import pytest
 
 from duomfa.config import FailMode, load_settings
 from duomfa.proxy import server as server_module
-from duomfa.proxy.authlog import JsonLog
+from duomfa.logline import JsonLog
 from duomfa.proxy.pipeline import NO_KEYS_MSG
 from duomfa.proxy.server import start_proxy
 from duomfa.radtest import radtest

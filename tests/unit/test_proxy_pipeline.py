@@ -11,7 +11,7 @@ import pytest
 
 from duomfa import radius
 from duomfa.config import MessageAuthenticatorPolicy, ProxySettings, RadiusClient, Secret, parse_networks
-from duomfa.proxy.authlog import JsonLog
+from duomfa.logline import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 from duomfa.proxy.metrics import ProxyMetrics
 from duomfa.proxy.pipeline import Drop, Pending, Pipeline, parse_factor

@@ -11,7 +11,6 @@ import asyncio
 import email.utils
 import hashlib
 import json
-import logging
 import random
 import socket
 import ssl
@@ -29,9 +28,8 @@ from yarl import URL
 from duomfa import __version__
 from duomfa.duo.errors import DuoApiError, DuoBadResponse, DuoBusy, DuoFault, DuoUnavailable
 from duomfa.duo.results import AuthResult, DuoDevice, PreauthResult
+from duomfa.logline import JsonLog, standard_output
 from duomfa.secret import Secret
-
-log = logging.getLogger(__name__)
 
 SIG_VERSION = 5  # duo_client 5.7's default: JSON body for POST, query for GET
 LONG_POLL_GRACE_SECONDS = 65.0  # Duo holds a push or call for 60 s; a long-poll answers within that
@@ -238,14 +236,15 @@ class DuoClient:
                  max_long_polls: int = 1000, on_response: ResponseObserver | None = None,
                  rate_limit_retries: int = 3, rate_limit_backoff: float = 1.0,
                  long_poll_grace: float = LONG_POLL_GRACE_SECONDS,
-                 resolver: AbstractResolver | None = None):
+                 resolver: AbstractResolver | None = None, log: JsonLog | None = None):
         """`api_timeout` bounds each ordinary request (None or 0: no limit); long-polls get api_timeout +
         `long_poll_grace` (65 s: Duo holds a long-poll for up to 60 s).
         `max_connections` is the pool for ordinary calls; up to `max_long_polls` more connections carry
         long-polls, and long-polls beyond that queue without counting against any timeout.
         A 429 is retried `rate_limit_retries` times after rate_limit_backoff × 1, 2, 4 … s (+ jitter, each
         wait ≤ 8 s, all of them together ≤ api_timeout).
-        `resolver` replaces the system's name lookups and is asked for every new connection (no DNS cache)."""
+        `resolver` replaces the system's name lookups and is asked for every new connection (no DNS cache).
+        `log` is where the client's own errors go (standard output's JSON lines if none)."""
         if max_connections < 1 or max_long_polls < 1:
             raise ValueError("max_connections and max_long_polls must be at least 1")
         self._ikey = ikey
@@ -270,6 +269,7 @@ class DuoClient:
         # timeout then always means Duo was slow, never that this process was busy (which must not fail open)
         self._call_slots = asyncio.Semaphore(max_connections)
         self._on_response = on_response
+        self._log = log or standard_output()
         self._rate_limit_retries = rate_limit_retries
         self._rate_limit_backoff = rate_limit_backoff
         self._session: aiohttp.ClientSession | None = None
@@ -462,5 +462,6 @@ class DuoClient:
             return
         try:
             self._on_response(endpoint, seconds, status)
-        except Exception:  # a metrics hook must not turn an answer from Duo into a failure
-            log.exception("on_response hook failed for %s", endpoint)
+        except Exception as exc:  # a metrics hook must not turn an answer from Duo into a failure
+            self._log.event("ERROR", "duo_client_error", endpoint=endpoint, error=type(exc).__name__,
+                            detail="the on_response hook failed; the call itself was not affected")

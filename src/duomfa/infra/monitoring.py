@@ -18,6 +18,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from duomfa import logline
+
 SERVICE_PERCENT_THRESHOLD = 90  # CPU and memory, as the original: above 90% for 3 one-minute periods
 SERVICE_PERIODS = 3
 TOPIC_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
@@ -36,28 +38,28 @@ class LogAlarm:
 
 
 LOG_ALARMS = (
-    LogAlarm("FailOpen", "fail_open", "1", 1, 1,
+    LogAlarm("FailOpen", logline.FAIL_OPEN, "1", 1, 1,
              "A proxy let a user in without a second factor: failmode safe, and Duo's preauth could not be reached "
              "(refused, DNS, timeout or HTTP 5xx). Check the proxies' route to Duo (NAT gateways, security group "
              "egress 443) and status.duo.com."),
     # a rejected login, never an admitted one: the alarm says Duo (or the way to it) is failing mid-login
-    LogAlarm("DuoFaultAfterPreauth", "duo_fault_after_preauth", "1", 1, 5,
+    LogAlarm("DuoFaultAfterPreauth", logline.DUO_FAULT_AFTER_PREAUTH, "1", 1, 5,
              "Duo failed after asking for a second factor (timeout, reset, HTTP 5xx or an answer that is not Duo's); "
              "those logins were rejected, whatever the failmode. Check the proxies' route to Duo and status.duo.com."),
     # written once a minute while it lasts: every login that needs Duo is being rejected
-    LogAlarm("DuoKeysMissing", "duo_keys_missing", "1", 1, 5,
+    LogAlarm("DuoKeysMissing", logline.DUO_KEYS_MISSING, "1", 1, 5,
              "A proxy has no usable Duo keys (ikey, skey or api_host missing or malformed in the secret); every "
              "login that needs Duo is rejected. Fix the Duo parameters of the stack."),
     # more than a few retransmissions: usually a wrong shared secret or a client the proxy does not know
-    LogAlarm("DroppedPackets", "stats", "$.dropped", 100, 5,
+    LogAlarm("DroppedPackets", logline.STATS, f"$.{logline.STATS_DROPPED}", 100, 5,
              "More than 100 RADIUS packets dropped in 5 minutes. Usually the directory's shared secret or its "
              "domain-controller addresses differ from the proxies'; see the proxy log's drop reasons."),
-    LogAlarm("DuoErrors", "duo_error", "1", 1, 5,
+    LogAlarm("DuoErrors", logline.DUO_ERROR, "1", 1, 5,
              "Duo refused a request (e.g. HTTP 401: the integration key, secret key or API host in the secret is "
              "wrong), or something that is not Duo answered (a wrong api_host, an intercepting web proxy); those "
              "logins were rejected."),
     # the proxy reads the secret every 30 s; three failures in five minutes is no longer a blip
-    LogAlarm("SecretsSourceErrors", "secrets_source_error", "1", 3, 5,
+    LogAlarm("SecretsSourceErrors", logline.SECRETS_SOURCE_ERROR, "1", 3, 5,
              "The proxies cannot read their secret from Secrets Manager (permissions, KMS key, or the secret's JSON)."),
 )
 

@@ -119,12 +119,12 @@ def signed_endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.R
         except ApiError as exc:
             return fail(exc.http_status, exc.code, exc.message, exc.detail)
         except sqlite3.OperationalError as exc:
-            service.auth_log.write("error", path=request.path, error=type(exc).__name__, where=_where(exc))
+            service.auth_log.write("error", "ERROR", path=request.path, error=type(exc).__name__, where=_where(exc))
             if "locked" in str(exc) or "busy" in str(exc):  # another process held the write lock too long
                 return fail(503, 50300, "Service temporarily unavailable", "the database is busy; try again")
             return fail(500, 50000, "Internal server error")
         except Exception as exc:  # answer in Duo's envelope, and say where it happened in the service's log
-            service.auth_log.write("error", path=request.path, error=type(exc).__name__, where=_where(exc))
+            service.auth_log.write("error", "ERROR", path=request.path, error=type(exc).__name__, where=_where(exc))
             return fail(500, 50000, "Internal server error")
 
     return endpoint

@@ -6,11 +6,11 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from duomfa.logline import encode, record
 from duomfa.mfaservice.datadir import open_private
 
 
@@ -19,17 +19,18 @@ class AuditLog:
         self.path = path
         self.echo = echo
 
-    def write(self, event: str, **fields: Any) -> dict[str, Any]:
-        entry = {"time": round(time.time(), 3), "event": event, **fields}
-        line = json.dumps(entry, separators=(",", ":"), sort_keys=False) + "\n"
+    def write(self, event: str, level: str = "INFO", **fields: Any) -> dict[str, Any]:
+        """One line in the proxy's format (lines written before it had `level` read as they are)."""
+        entry = record(level, event, fields)
+        line = encode(entry)
         # O_APPEND keeps lines from several processes whole.
         fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
-            os.write(fd, line.encode("utf-8"))
+            os.write(fd, line)
         finally:
             os.close(fd)
         if self.echo is not None:
-            self.echo.write(line)
+            self.echo.write(line.decode("utf-8"))
             self.echo.flush()
         return entry
 

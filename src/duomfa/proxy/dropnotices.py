@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from duomfa.proxy.authlog import JsonLog
+from duomfa.logline import JsonLog
 
 # drop reason → what most likely causes it, and what to do
 CAUSES = {

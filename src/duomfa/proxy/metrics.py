@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from duomfa.logline import STATS_DROPPED
+
 DROP_REASONS = (
     "unknown_client", "malformed", "unsupported_code", "bad_message_authenticator", "bad_secret",
     "missing_message_authenticator", "ambiguous_secret", "unverifiable", "unanswerable", "internal_error",
@@ -75,7 +77,7 @@ class ProxyMetrics:
         }
         totals["faults_after_preauth"] = _sum(self.faults_after_preauth)
         drops = {reason: value("duomfa_radius_drops_total", {"reason": reason}) or 0.0 for reason in DROP_REASONS}
-        totals["dropped"] = sum(drops.values())
+        totals[STATS_DROPPED] = sum(drops.values())
         totals.update({f"dropped_{reason}": count for reason, count in drops.items()})
         totals["duo_errors"] = _sum(self.duo_errors)
         return totals

@@ -21,10 +21,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from duomfa import radius
+from duomfa import logline, radius
 from duomfa.config import FailMode, MessageAuthenticatorPolicy, ProxySettings
 from duomfa.duo import DuoApi, DuoApiError, DuoBadResponse, DuoBusy, DuoError, DuoFault, DuoUnavailable, PreauthResult
-from duomfa.proxy.authlog import JsonLog
+from duomfa.logline import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 from duomfa.proxy.dedup import NO_REPLY, RequestKey, Retransmissions
 from duomfa.proxy.dropnotices import DropNotices
@@ -411,18 +411,18 @@ class Pipeline:
             return Decision(False, "proxy busy", BUSY_MSG)
         if isinstance(exc, DuoApiError):
             self.metrics.duo_errors.labels(f"http_{exc.http_status}").inc()
-            self.log.event("ERROR", "duo_error", username=request.username, endpoint=exc.endpoint,
+            self.log.event("ERROR", logline.DUO_ERROR, username=request.username, endpoint=exc.endpoint,
                            http_status=exc.http_status, code=exc.code, message=exc.message)
             return Decision(False, f"duo error {exc.http_status} {exc.code}", DUO_ERROR_MSG)
         assert isinstance(exc, DuoFault)
         self.metrics.duo_errors.labels(exc.reason).inc()
         if after_preauth:
             self.metrics.faults_after_preauth.labels(exc.reason).inc()
-            self.log.event("ERROR", "duo_fault_after_preauth", username=request.username, client=request.key[0],
+            self.log.event("ERROR", logline.DUO_FAULT_AFTER_PREAUTH, username=request.username, client=request.key[0],
                            endpoint=exc.endpoint, fault=exc.reason, http_status=exc.http_status,
                            detail=exc.message[:200])
             return Decision(False, f"duo fault after preauth: {exc.endpoint} {exc.reason}", FAULT_AFTER_PREAUTH_MSG)
-        self.log.event("ERROR", "duo_error", username=request.username, endpoint=exc.endpoint, fault=exc.reason,
+        self.log.event("ERROR", logline.DUO_ERROR, username=request.username, endpoint=exc.endpoint, fault=exc.reason,
                        http_status=exc.http_status, message=exc.message[:200])
         return Decision(False, f"not duo: {exc.endpoint} {exc.reason}", NOT_DUO_MSG)
 
@@ -467,7 +467,7 @@ class Pipeline:
     def _duo_unreachable(self, request: Request, reason: str) -> Decision:
         if self.settings.failmode is FailMode.SAFE:
             self.metrics.fail_open.inc()
-            self.log.event("WARNING", "fail_open", username=request.username, client=request.key[0],
+            self.log.event("WARNING", logline.FAIL_OPEN, username=request.username, client=request.key[0],
                            reason=reason, failmode="safe")
             return Decision(True, f"fail open: duo unavailable ({reason})", FAIL_OPEN_MSG)
         self.metrics.fail_closed.inc()

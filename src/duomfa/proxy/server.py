@@ -11,12 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from duomfa import __version__
+from duomfa import __version__, logline
 from duomfa.config import FailMode, ProxySettings
 from duomfa.duo import DuoClient
 from duomfa.duo.keys import DuoKeys, duo_keys
 from duomfa.process import raise_open_file_limit, tune_garbage_collector
-from duomfa.proxy.authlog import JsonLog
+from duomfa.logline import JsonLog
 from duomfa.proxy.metrics import ProxyMetrics
 from duomfa.proxy.pipeline import Pending, Pipeline
 from duomfa.proxy.secrets_source import (FileSource, InlineSource, SecretsManagerSource, SecretsSourceError,
@@ -122,10 +122,10 @@ def resolve_duo_keys(settings: ProxySettings, state: SourceState | None) -> DuoK
     return duo_keys(ikey, skey.reveal() if skey is not None else None, api_host)
 
 
-def _duo_client(settings: ProxySettings, keys: DuoKeys, metrics: ProxyMetrics) -> DuoClient:
+def _duo_client(settings: ProxySettings, keys: DuoKeys, metrics: ProxyMetrics, log: JsonLog) -> DuoClient:
     return DuoClient(keys.ikey, keys.skey.reveal(), keys.api_host, ca_certs=settings.ca_certs,
                      api_timeout=settings.api_timeout, http_proxy=settings.http_proxy,
-                     long_poll_grace=settings.long_poll_grace_seconds, on_response=metrics.observe_duo)
+                     long_poll_grace=settings.long_poll_grace_seconds, on_response=metrics.observe_duo, log=log)
 
 
 def _use_duo_keys(proxy: RunningProxy, keys: DuoKeys | str) -> None:
@@ -140,7 +140,7 @@ def _use_duo_keys(proxy: RunningProxy, keys: DuoKeys | str) -> None:
         metrics.duo_keys_missing.set(0)
         if keys == proxy.duo_keys and proxy.pipeline.duo is not None:
             return
-        old, proxy.pipeline.duo = proxy.pipeline.duo, _duo_client(proxy.settings, keys, metrics)
+        old, proxy.pipeline.duo = proxy.pipeline.duo, _duo_client(proxy.settings, keys, metrics, proxy.log)
         proxy.duo_keys = keys
     if old is not None:  # let requests already talking to Duo finish on the old client
         asyncio.get_running_loop().call_later(
@@ -202,7 +202,7 @@ async def _log_stats(proxy: RunningProxy, interval: float = STATS_SECONDS) -> No
         current = proxy.pipeline.metrics.totals()
         delta = {key: int(current[key] - previous.get(key, 0.0)) for key in current}
         previous = current
-        proxy.log.event("INFO", "stats", interval_s=interval, pending_pushes=proxy.pipeline.pending_pushes,
+        proxy.log.event("INFO", logline.STATS, interval_s=interval, pending_pushes=proxy.pipeline.pending_pushes,
                         secret_versions=len({v.label for e in proxy.pipeline.clients.entries() for v in e.secrets}),
                         duo_reachable=proxy.duo_reachable, duo_keys=proxy.duo_keys_problem is None, **delta)
         proxy.pipeline.notices.summarize(interval)
@@ -212,7 +212,7 @@ async def _log_stats(proxy: RunningProxy, interval: float = STATS_SECONDS) -> No
 def _report_missing_keys(proxy: RunningProxy) -> None:
     """While there are no usable Duo keys, an ERROR each minute: every non-exempt login is being rejected."""
     if proxy.duo_keys_problem is not None:
-        proxy.log.event("ERROR", "duo_keys_missing", detail=proxy.duo_keys_problem,
+        proxy.log.event("ERROR", logline.DUO_KEYS_MISSING, detail=proxy.duo_keys_problem,
                         secrets_source=_source_name(proxy.settings),
                         effect="every login that needs Duo is rejected until the keys are fixed")
 
@@ -229,7 +229,7 @@ def apply_source_state(proxy: RunningProxy, state: SourceState) -> None:
     if isinstance(keys, str) and proxy.duo_keys is not None:
         raise SecretsSourceError(f"{keys}; the Duo keys in use are kept", state.version)
     if not isinstance(keys, str) and keys != proxy.duo_keys:
-        _duo_client(proxy.settings, keys, proxy.pipeline.metrics)  # constructs, or raises: nothing in use yet
+        _duo_client(proxy.settings, keys, proxy.pipeline.metrics, proxy.log)  # constructs, or raises: nothing in use
     proxy.pipeline.clients = clients
     proxy.pipeline.metrics.secret_versions.set(len(state.versions))
     _use_duo_keys(proxy, keys)
@@ -253,7 +253,7 @@ async def _refresh_secrets(proxy: RunningProxy, source: FileSource | SecretsMana
             version = getattr(exc, "version", None) or (fresh.version if fresh is not None else None)
             # only our own messages are logged whole: another exception's text could quote a secret's value
             detail = str(exc) if isinstance(exc, SecretsSourceError) else _where(exc)
-            proxy.log.event("ERROR", "secrets_source_error", source=_source_name(proxy.settings), version=version,
+            proxy.log.event("ERROR", logline.SECRETS_SOURCE_ERROR, source=_source_name(proxy.settings), version=version,
                             error=type(exc).__name__, detail=detail, action="keeping the last good secrets")
             continue
         fingerprint = fresh.fingerprint
