@@ -333,7 +333,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from duomfa.stack import run_stack
 
-    _run(run_stack(args))
+    _run(run_stack(args, _policy(args)))
     return 0
 
 

@@ -18,6 +18,7 @@ from duomfa.config import load_settings
 from duomfa.mfaservice import otp
 from duomfa.mfaservice.admin import Admin
 from duomfa.mfaservice.server import start_service
+from duomfa.mfaservice.service import Policy
 from duomfa.proxy.server import start_proxy
 from duomfa.signals import wait_for_stop_signal
 
@@ -74,13 +75,11 @@ def write_proxy_config(root: Path, *, ikey: str, skey: str, api_host: str, ca_ce
     return path
 
 
-async def run_stack(args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
-    from duomfa.cli import _policy
-
+async def run_stack(args: argparse.Namespace, policy: Policy, out: TextIO = sys.stdout) -> None:
     root = Path(args.data) if args.data else default_stack_dir()
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     mfa_dir = root / "mfaservice"
-    mfa = await start_service(mfa_dir, "127.0.0.1", args.mfa_port, _policy(args), echo=None)
+    mfa = await start_service(mfa_dir, "127.0.0.1", args.mfa_port, policy, echo=None)
     proxy = None
     try:
         admin = Admin(mfa_dir)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from duomfa.control.inline_support import log
+from duomfa.control.inline_support import error_code, log
 
 CONFLICT_RETRIES = 6  # an update CloudFormation is making to the same function (a stack update) takes seconds
 CONFLICT_WAIT_SECONDS = 10.0
@@ -45,8 +45,7 @@ def refresh(lambda_client: Any, function_names: Iterable[str], image_uri: str, *
                 sleep(CONFLICT_WAIT_SECONDS)
                 continue
             except Exception as exc:  # one function's failure must not keep the others on an expiring image
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
-                outcome[name] = f"failed: {code}"
+                outcome[name] = f"failed: {error_code(exc)}"
                 break
             outcome[name] = f"updated to {answer.get('CodeSha256') or image_uri}"
             break

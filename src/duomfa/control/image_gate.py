@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from duomfa.control.inline_support import log
+from duomfa.control.inline_support import error_code, log
 
 BLOCKING = ("CRITICAL", "HIGH")
 READY = ("COMPLETE", "ACTIVE")  # ACTIVE: Inspector enhanced scanning, findings available and kept current
@@ -30,10 +30,6 @@ class ScanResult:
         return {level: count for level, count in self.severity_counts.items() if level in severities and count}
 
 
-def _error_code(exc: Exception) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-
-
 def wait_for_scan(ecr: Any, repository: str, tag: str, *, timeout: float, interval: float = 10.0,
                   sleep: Callable[[float], None] = time.sleep,
                   clock: Callable[[], float] = time.monotonic) -> ScanResult:
@@ -43,7 +39,7 @@ def wait_for_scan(ecr: Any, repository: str, tag: str, *, timeout: float, interv
             answer = ecr.describe_image_scan_findings(repositoryName=repository, imageId={"imageTag": tag})
             status = answer.get("imageScanStatus", {}).get("status", "PENDING")
         except Exception as exc:
-            if _error_code(exc) != "ScanNotFoundException":
+            if error_code(exc) != "ScanNotFoundException":
                 raise
             status, answer = "PENDING", {}  # the scan has not started yet
         if status in READY:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from duomfa.control.inline_support import log, send_response
+from duomfa.control.inline_support import error_code, log, send_response
 
 
 def cidr_blocks(ec2: Any, subnet_ids: list[str]) -> str:
@@ -32,9 +32,10 @@ def answer(event: dict[str, Any], ec2: Any) -> dict[str, Any]:
             raise LookupError("no SubnetIds given")
         blocks = cidr_blocks(ec2, ids)
     except Exception as exc:  # botocore's errors are generated per service; any of them must reach CloudFormation
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or str(exc)
+        # our own LookupError says which subnets are missing; botocore's errors are reported by their code
+        detail = str(exc) if isinstance(exc, LookupError) else error_code(exc)
         return {"Status": "FAILED", "PhysicalResourceId": physical_id, "Data": {},
-                "Reason": f"ec2:DescribeSubnets for {', '.join(ids) or 'nothing'} failed: {code}"}
+                "Reason": f"ec2:DescribeSubnets for {', '.join(ids) or 'nothing'} failed: {detail}"}
     return {"Status": "SUCCESS", "PhysicalResourceId": physical_id, "Data": {"CidrBlocks": blocks},
             "Reason": f"{', '.join(ids)}: {blocks}"}
 

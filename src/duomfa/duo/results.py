@@ -33,7 +33,3 @@ class AuthResult:
     @property
     def waiting(self) -> bool:
         return self.result == "waiting"
-
-    @property
-    def allowed(self) -> bool:
-        return self.result == "allow"

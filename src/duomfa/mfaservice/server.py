@@ -11,6 +11,7 @@ from typing import TextIO
 from aiohttp import web
 
 from duomfa.mfaservice import api, devicepage
+from duomfa.mfaservice.address import DEFAULT_HOST, DEFAULT_PORT, api_host
 from duomfa.mfaservice.auditlog import AuditLog
 from duomfa.mfaservice.datadir import DataDir, open_data_dir
 from duomfa.mfaservice.service import MfaService, Policy
@@ -18,25 +19,6 @@ from duomfa.mfaservice.store import Store
 from duomfa.mfaservice.tls import ensure_server_cert, server_names, server_ssl_context
 from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.signals import wait_for_stop_signal
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8443
-
-
-def api_host(host: str, port: int) -> str:
-    """What a client puts in its api_host: the name it connects to, with the port unless it is 443."""
-    name = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
-    if ":" in name:
-        name = f"[{name}]"
-    return name if port == 443 else f"{name}:{port}"
-
-
-def recorded_api_host(store: Store) -> str:
-    """The api_host of the address the service was last started on (the default before its first start)."""
-    host = store.get_setting("listen_host", DEFAULT_HOST) or DEFAULT_HOST
-    port = int(store.get_setting("listen_port", str(DEFAULT_PORT)) or DEFAULT_PORT)
-    return api_host(host, port)
-
 
 def build_app(service: MfaService) -> web.Application:
     app = web.Application(client_max_size=api.MAX_BODY_BYTES)

@@ -124,9 +124,6 @@ class MfaService:
         self.worker.close()
 
     # helpers
-    def device_page_url(self, device: Device) -> str:
-        return f"{self.base_url}/device/{device.page_token}"
-
     def _log_auth(self, integration: Integration | None, username: str, factor: str, result: str, status: str,
                   reason: str, ipaddr: str, txid: str | None = None, device: str | None = None) -> None:
         self.auth_log.write(

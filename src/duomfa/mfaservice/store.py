@@ -164,10 +164,6 @@ class Device:
     hotp_counter: int
     page_token: str = field(repr=False)
 
-    @property
-    def can_passcode(self) -> bool:
-        return self.totp_secret is not None or self.hotp_secret is not None
-
     def capabilities(self) -> list[str]:
         """Duo's capability names, in Duo's order."""
         caps = []
@@ -451,10 +447,6 @@ class Store:
 
     def device_by_page_token(self, page_token: str) -> Device | None:
         row = self._db.execute("SELECT * FROM devices WHERE page_token = ?", (page_token,)).fetchone()
-        return _device(row) if row else None
-
-    def device_by_id(self, device_id: str) -> Device | None:
-        row = self._db.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,)).fetchone()
         return _device(row) if row else None
 
     def advance_totp(self, device_id: str, step: int) -> bool:

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from duomfa.control.inline_support import error_code
 from duomfa.config import IpNetwork, ProxySettings, Secret, parse_networks, shown_address
+from duomfa.duo.keys import DuoKeys, duo_keys
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 
 STAGES = ("AWSCURRENT", "AWSPENDING", "AWSPREVIOUS")
@@ -171,14 +173,13 @@ class SecretsManagerSource:
         try:
             tags = client.describe_secret(SecretId=self.secret_id).get("Tags", [])
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-            raise SecretsSourceError(f"describing the secret failed: {code}") from None
+            raise SecretsSourceError(f"describing the secret failed: {error_code(exc)}") from None
         retired = parse_retired(next((t.get("Value") for t in tags if t.get("Key") == RETIRED_TAG), None))
         for stage in STAGES:
             try:
                 answer = client.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
             except Exception as exc:  # botocore's error classes are generated per service
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+                code = error_code(exc)
                 if stage != "AWSCURRENT" and code == "ResourceNotFoundException":
                     continue  # no such stage right now: normal outside a rotation
                 raise SecretsSourceError(f"reading {stage} of the secret failed: {code}") from None
@@ -220,3 +221,16 @@ def build_client_table(settings: ProxySettings, state: SourceState | None) -> Cl
         entry = ClientEntry("radius_clients", state.versions)
         entries.extend((network, entry) for network in state.clients)
     return ClientTable(entries)
+
+
+def resolve_duo_keys(settings: ProxySettings, state: SourceState | None) -> DuoKeys | str:
+    """ikey, skey and api_host — from the secrets source when it carries them, else from the configuration — or
+    why there are none that can be used."""
+    ikey = (state.ikey if state and state.ikey else None) or settings.ikey
+    skey = (state.skey if state and state.skey else None) or settings.skey
+    api_host = (state.api_host if state and state.api_host else None) or settings.api_host
+    missing = [name for name, value in (("ikey", ikey), ("skey", skey), ("api_host", api_host)) if not value]
+    if missing:
+        return (f"no Duo {', '.join(missing)}: set {' and '.join(missing)} in the secrets source's secret or in the "
+                "configuration")
+    return duo_keys(ikey, skey.reveal() if skey is not None else None, api_host)

@@ -14,13 +14,14 @@ from aiohttp import web
 from duomfa import __version__, logline
 from duomfa.config import FailMode, ProxySettings
 from duomfa.duo import DuoClient
-from duomfa.duo.keys import DuoKeys, duo_keys
+from duomfa.duo.keys import DuoKeys
 from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.logline import JsonLog
 from duomfa.proxy.metrics import ProxyMetrics
 from duomfa.proxy.pipeline import Pending, Pipeline
 from duomfa.proxy.secrets_source import (FileSource, InlineSource, SecretsManagerSource, SecretsSourceError,
-                                         SourceState, build_client_table, open_source)
+                                         SourceState, build_client_table, open_source,
+                                         resolve_duo_keys)
 
 READY_PING_SECONDS = 15.0
 STATS_SECONDS = 60.0
@@ -107,19 +108,6 @@ class RunningProxy:
             await self.pipeline.duo.close()
         self.log.event("INFO", "stopped")
         self.log.flush()
-
-
-def resolve_duo_keys(settings: ProxySettings, state: SourceState | None) -> DuoKeys | str:
-    """ikey, skey and api_host — from the secrets source when it carries them, else from the configuration — or
-    why there are none that can be used."""
-    ikey = (state.ikey if state and state.ikey else None) or settings.ikey
-    skey = (state.skey if state and state.skey else None) or settings.skey
-    api_host = (state.api_host if state and state.api_host else None) or settings.api_host
-    missing = [name for name, value in (("ikey", ikey), ("skey", skey), ("api_host", api_host)) if not value]
-    if missing:
-        return (f"no Duo {', '.join(missing)}: set {' and '.join(missing)} in the secrets source's secret or in the "
-                "configuration")
-    return duo_keys(ikey, skey.reveal() if skey is not None else None, api_host)
 
 
 def _duo_client(settings: ProxySettings, keys: DuoKeys, metrics: ProxyMetrics, log: JsonLog) -> DuoClient:
