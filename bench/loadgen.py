@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import itertools
 import json
 import os
@@ -277,7 +278,7 @@ def udp_in_errors() -> int:
     rows = [line.split() for line in lines if line.startswith("Udp:")]
     if len(rows) < 2:
         return 0
-    return int(dict(zip(rows[0][1:], rows[1][1:]))["InErrors"])
+    return int(dict(zip(rows[0][1:], rows[1][1:], strict=True))["InErrors"])
 
 
 def percentile(ordered: list[float], fraction: float) -> float:
@@ -471,10 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "echo":
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             run_loop(echo(args))
-        except KeyboardInterrupt:
-            pass
         return 0
     if args.user is not None:
         credentials = Credentials([(args.user.encode("utf-8"), args.password.encode("utf-8"))], once=False)

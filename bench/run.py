@@ -206,8 +206,9 @@ def start_profiles(label: str, servers: dict[str, Service], seconds: float) -> N
         if name in ("proxy", "mfa"):
             out = PROFILE["dir"] / f"{slug}.{name}.txt"
             PROFILE["spies"].append((out, subprocess.Popen(
-                [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", "100", "-d", str(int(seconds)), "-f", "raw",
-                 "-o", str(out), "-p", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+                [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+                 "-r", "100", "-d", str(int(seconds)), "-f", "raw", "-o", str(out), "-p", str(server.pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
 
 
 def profile_summary(path: Path, top: int = 12) -> list[tuple[float, str]]:
@@ -256,8 +257,9 @@ def row(measured: Measured, peer: Measured | None = None) -> str:
     ratio = f"{r['replies_per_second'] / peer.result['replies_per_second']:.2f}x" if peer else ""
     cpu = " ".join(f"{name} {value:.0f}%" for name, value in measured.server_cpu_percent.items())
     lost = r["timeouts"] + r["unanswered"] + r["bad"] + r["backlogged"]
-    return (f"  {measured.label:<34} {r['replies_per_second']:>9,.0f}/s {ratio:>6}  p50 {r['latency_ms'].get('p50', float('nan')):>7.2f}"
-            f"  p99 {r['latency_ms'].get('p99', float('nan')):>7.2f} ms  acc {r['accept']:>7} rej {r['reject']:>5} lost {lost:>5}"
+    p50, p99 = (r["latency_ms"].get(q, float("nan")) for q in ("p50", "p99"))
+    return (f"  {measured.label:<34} {r['replies_per_second']:>9,.0f}/s {ratio:>6}  p50 {p50:>7.2f}"
+            f"  p99 {p99:>7.2f} ms  acc {r['accept']:>7} rej {r['reject']:>5} lost {lost:>5}"
             f"  gen {r['generator_cpu_percent']:>3.0f}%  {cpu}  load {measured.load_before}")
 
 
@@ -584,7 +586,7 @@ def main() -> int:
             generator = bench_generator(args, work)
             print(row(generator), flush=True)
             exempt = bench_exempt(stack, args)
-            for found in zip(exempt["runs"]["freeradius"], exempt["runs"]["proxy"]):
+            for found in zip(exempt["runs"]["freeradius"], exempt["runs"]["proxy"], strict=False):
                 print(row(found[0]), flush=True)
                 print(row(found[1], found[0]), flush=True)
             report["a"] = {"generator_vs_echo": summary(generator),

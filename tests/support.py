@@ -82,7 +82,7 @@ class MfaServer(_Process):
     def started(self, line: str) -> bool:
         return "listening on" in line
 
-    def start(self) -> "MfaServer":
+    def start(self) -> MfaServer:
         self._launch(["mfa", "serve", "--data", str(self.data), "--port", str(self.port), *self.extra],
                      dict(os.environ), "MFA service")
         return self
@@ -118,7 +118,7 @@ class ProxyProcess(_Process):
         self.port, self.http_port = record["port"], record["http_port"]
         return True
 
-    def start(self) -> "ProxyProcess":
+    def start(self) -> ProxyProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DUOMFA_")}
         self._launch(["proxy", "-c", str(self.config_path)], {**env, **self.env}, "proxy")
         return self

@@ -10,8 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from duomfa.duo.keys import ikey_problem, skey_problem
-from duomfa.options import (MAIN, OPTIONS, SERVER, ConfigError, FailMode, MessageAuthenticatorPolicy, RawValue,
-                            SecretsSource, allowed_keys, default, option)
+from duomfa.options import (
+    MAIN,
+    OPTIONS,
+    SERVER,
+    ConfigError,
+    FailMode,
+    MessageAuthenticatorPolicy,
+    RawValue,
+    SecretsSource,
+    allowed_keys,
+    default,
+    option,
+)
 from duomfa.secret import Secret
 
 __all__ = ["ConfigError", "FailMode", "MessageAuthenticatorPolicy", "ProxySettings", "RadiusClient", "Secret",
@@ -175,9 +186,11 @@ def parse_networks(text: str) -> tuple[IpNetwork, ...]:
     if "-" in text:
         first, _, last = text.partition("-")
         start, end = ipaddress.ip_address(first.strip()), ipaddress.ip_address(last.strip())
-        if start.version != end.version or end < start:
-            raise ValueError("a range runs from a lower to a higher address of the same IP version")
-        return tuple(ipaddress.summarize_address_range(start, end))  # type: ignore[arg-type]
+        if isinstance(start, ipaddress.IPv4Address) and isinstance(end, ipaddress.IPv4Address) and start <= end:
+            return tuple(ipaddress.summarize_address_range(start, end))
+        if isinstance(start, ipaddress.IPv6Address) and isinstance(end, ipaddress.IPv6Address) and start <= end:
+            return tuple(ipaddress.summarize_address_range(start, end))
+        raise ValueError("a range runs from a lower to a higher address of the same IP version")
     return (ipaddress.ip_network(text, strict=False),)
 
 
@@ -242,7 +255,7 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
             raise ConfigError(f"{raw.origin}: {key} cannot be used: {refusal}")
         if key in SERVER_NO_EFFECT:
             notices.append(f"{raw.origin}: {key} has no effect: {SERVER_NO_EFFECT[key]}")
-        elif option(key) is None or SERVER not in option(key).sections:  # type: ignore[union-attr]
+        elif (known := option(key)) is None or SERVER not in known.sections:
             raise ConfigError(f"{raw.origin}: unknown key {key!r} in [{SERVER}]; allowed: {allowed_keys(SERVER)}")
 
     values: dict[str, object] = {}
@@ -251,9 +264,9 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
         if spec.numbered:
             continue
         for section, given in ((MAIN, main), (SERVER, server)):
-            raw = given.get(spec.name)
-            if raw is not None and section in spec.sections:
-                parsed[f"{section}.{spec.name}"] = value = spec.parse(raw, spec.name)
+            found = given.get(spec.name)
+            if found is not None and section in spec.sections:
+                parsed[f"{section}.{spec.name}"] = value = spec.parse(found, spec.name)
                 if spec.attribute is not None:
                     values[spec.attribute] = value
 
@@ -355,13 +368,13 @@ def _clients(server: dict[str, RawValue], inline: bool) -> tuple[RadiusClient, .
         if inline:
             raise ConfigError(f"{listed.origin}: {key} share the secrets_source's secret; with inline secrets "
                               "use radius_ip_N and radius_secret_N")
-        networks: list[IpNetwork] = []
+        listed_networks: list[IpNetwork] = []
         for item in listed.value.split(","):
             try:
-                networks.extend(parse_networks(item))
+                listed_networks.extend(parse_networks(item))
             except ValueError as exc:
                 raise _not_networks(listed.origin, f"{key} entry", item.strip(), exc) from None
-        clients.append(RadiusClient(name=key, networks=tuple(networks), secret=None, status_only=status_only))
+        clients.append(RadiusClient(name=key, networks=tuple(listed_networks), secret=None, status_only=status_only))
     if inline and not clients:
         raise ConfigError(f"radius_ip_1 and radius_secret_1 are required in [{SERVER_SECTION}]: the RADIUS clients "
                           "(for AWS Directory Service, its domain controllers' addresses) and their shared secret")

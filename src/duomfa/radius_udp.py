@@ -83,7 +83,7 @@ async def exchange_async(request: ClientRequest, address: str, port: int, *, tim
             while (left := ends - time.monotonic()) > 0:
                 try:
                     received = await asyncio.wait_for(replies.queue.get(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
                 if isinstance(received, ConnectionRefusedError):
                     return ExchangeResult(REFUSED, None, 0.0, attempt)

@@ -1,10 +1,9 @@
 """The moto world every control-plane test runs in."""
 
 import pytest
+from control_aws import REGION
 from moto import mock_aws
 from moto.moto_api import state_manager
-
-from control_aws import REGION
 
 
 @pytest.fixture

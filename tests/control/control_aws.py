@@ -3,6 +3,7 @@ and what moto does not do by itself (a rotation's pending version, task health, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -137,10 +138,8 @@ class EcsWorld:
 def push_image(manifest_marker: str) -> str:
     """Push a (tiny, fake) image as `latest`; returns its digest."""
     ecr = client("ecr")
-    try:
+    with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
         ecr.create_repository(repositoryName=REPOSITORY)
-    except ecr.exceptions.RepositoryAlreadyExistsException:
-        pass
     layer = "sha256:" + hashlib.sha256(manifest_marker.encode()).hexdigest()  # moto's digest hashes the layers'
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
                            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1,

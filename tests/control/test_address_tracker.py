@@ -7,8 +7,8 @@ import ipaddress
 import json
 
 import pytest
-
 from control_aws import CLUSTER, REGION, SERVICE, EcsWorld, client, make_secret, stages
+
 from duomfa.control import addresses
 from duomfa.control.addresses import TrackerSettings, healthy_addresses, track_addresses
 

@@ -13,10 +13,10 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from control_aws import REGION, FakeClock, client, make_secret, stages
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
-from control_aws import REGION, FakeClock, client, make_secret, stages
 from duomfa.control import directory
 from duomfa.control.directory import (
     DirectoryUpdateFailed,

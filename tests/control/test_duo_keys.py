@@ -13,7 +13,8 @@ from moto import mock_aws
 from duomfa.control.duo_keys import apply, merge_duo_keys
 
 RADIUS_SECRET = "r4dius-Secret-0123456789abcdefgh"
-PROPERTIES = {"IntegrationKey": "DIABCDEFGHIJ01234567", "SecretKey": "s" * 40, "ApiHost": "api-1234abcd.duosecurity.com"}
+PROPERTIES = {"IntegrationKey": "DIABCDEFGHIJ01234567", "SecretKey": "s" * 40,
+              "ApiHost": "api-1234abcd.duosecurity.com"}
 KEYS = {"ikey": PROPERTIES["IntegrationKey"], "skey": PROPERTIES["SecretKey"], "api_host": PROPERTIES["ApiHost"]}
 
 

@@ -3,7 +3,6 @@ repository's lifecycle expires. Lambda calls are checked with botocore's Stubber
 
 from __future__ import annotations
 
-
 import boto3
 import pytest
 from botocore.stub import Stubber

@@ -12,7 +12,6 @@ import time
 
 import pytest
 from botocore.stub import Stubber
-
 from control_aws import (
     CLUSTER,
     DOCUMENT,
@@ -27,6 +26,7 @@ from control_aws import (
     stages,
     value,
 )
+
 from duomfa.control import rotation
 from duomfa.control.rotation import (
     EXCLUDE_CHARACTERS,

@@ -11,8 +11,8 @@ import re
 import textwrap
 
 import pytest
-from conftest import Synthesized, principals, ref, statements
 
+from conftest import Synthesized, principals, ref, statements
 from duomfa.config import load_settings
 from duomfa.control import addresses, directory, rotation
 from duomfa.infra.control_plane import FUNCTION_IMAGES_SOURCE, HANDLERS, LAMBDA_ENTRYPOINT

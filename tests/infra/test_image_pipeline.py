@@ -10,11 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Synthesized, ref, statements
 
+from conftest import Synthesized, ref, statements
 from duomfa.infra import first_image, image_pipeline
-from duomfa.infra.inline_function import inline_source
 from duomfa.infra.image_pipeline import NEW_IMAGE_HANDLER_SOURCE
+from duomfa.infra.inline_function import inline_source
 from duomfa.infra.inline_provider import framework_source
 from duomfa.infra.secrets import DUO_KEYS_HANDLER_SOURCE
 
@@ -25,7 +25,8 @@ def logical_id(s: Synthesized, resource_type: str) -> str:
 
 
 def policies_of(s: Synthesized, role_logical_id: str) -> list[dict]:
-    return [statement for p in s.resources("AWS::IAM::Policy").values() if ref(role_logical_id) in p["Properties"]["Roles"]
+    return [statement for p in s.resources("AWS::IAM::Policy").values()
+            if ref(role_logical_id) in p["Properties"]["Roles"]
             for statement in statements(p["Properties"]["PolicyDocument"])]
 
 
@@ -50,7 +51,8 @@ def test_artifact_bucket_is_kms_encrypted_versioned_private_and_ssl_only(variant
     bucket = variant.only("AWS::S3::Bucket")
     properties = bucket["Properties"]
     (encryption,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn(variant)}
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms",
+                                                           "KMSMasterKeyID": key_arn(variant)}
     assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     assert properties["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
@@ -149,7 +151,8 @@ def test_pipeline_role_may_use_only_the_chosen_source(variant):
     (start,) = [s for s in granted if "codebuild:StartBuild" in actions(s)]
     assert start["Resource"] == {"Fn::GetAtt": [logical_id(variant, "AWS::CodeBuild::Project"), "Arn"]}
     # the run a new pipeline starts by itself must find every permission in place
-    policy_ids = [name for name, p in variant.resources("AWS::IAM::Policy").items() if ref(role) in p["Properties"]["Roles"]]
+    policy_ids = [name for name, p in variant.resources("AWS::IAM::Policy").items()
+                  if ref(role) in p["Properties"]["Roles"]]
     assert set(policy_ids) <= set(pipeline["DependsOn"])
 
 

@@ -7,11 +7,11 @@ import json
 import socket
 
 import pytest
-from support import MfaServer, ProxyProcess, duomfa, free_port, proxy_config
 
 from duomfa.doctor import run_doctor
 from duomfa.mfaservice.datadir import open_data_dir
 from duomfa.mfaservice.tls import ensure_ca
+from support import MfaServer, ProxyProcess, duomfa, free_port, proxy_config
 
 SECRET = "doctor-shared-secret"
 

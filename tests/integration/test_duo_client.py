@@ -337,7 +337,7 @@ class Stub:
                               "headers": dict(request.headers), "body": await request.read()})
         return await self.handler(request)
 
-    async def start(self) -> "Stub":
+    async def start(self) -> Stub:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.data.server_cert, self.data.server_key)
         application = web.Application()

@@ -16,8 +16,8 @@ import pytest
 from duomfa import radius
 from duomfa.config import FailMode, ProxySettings, RadiusClient, Secret, parse_networks
 from duomfa.duo import DuoClient
-from duomfa.proxy import pipeline as pipeline_module
 from duomfa.logline import JsonLog
+from duomfa.proxy import pipeline as pipeline_module
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 from duomfa.proxy.metrics import ProxyMetrics
 from duomfa.proxy.pipeline import Pending, Pipeline

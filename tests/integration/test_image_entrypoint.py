@@ -72,7 +72,7 @@ def status_server(port: int, secret: bytes) -> int | None:
         sock.sendto(packet, ("127.0.0.1", port))
         try:
             return radius.verify_reply(sock.recvfrom(4096)[0], authenticator, secret).code
-        except socket.timeout:
+        except TimeoutError:
             return None
 
 

@@ -13,8 +13,8 @@ import urllib.request
 import pytest
 
 from duomfa.config import FailMode, load_settings
-from duomfa.proxy import server as server_module
 from duomfa.logline import JsonLog
+from duomfa.proxy import server as server_module
 from duomfa.proxy.pipeline import NO_KEYS_MSG
 from duomfa.proxy.server import start_proxy
 from duomfa.radtest import radtest
@@ -54,7 +54,8 @@ async def running(tmp_path, request):
     first = getattr(request, "param", {"radius_secret": "first-secret", **GOOD_KEYS})
     secrets_file.write_text(json.dumps(first))
     environ = {"DUOMFA_SECRETS_SOURCE": f"file:{secrets_file}", "DUOMFA_RADIUS_CLIENTS": "127.0.0.1",
-               "DUOMFA_INTERFACE": "127.0.0.1", "DUOMFA_PORT": str(free_port(socket.SOCK_DGRAM)), "DUOMFA_HTTP_INTERFACE": "127.0.0.1",
+               "DUOMFA_INTERFACE": "127.0.0.1", "DUOMFA_PORT": str(free_port(socket.SOCK_DGRAM)),
+               "DUOMFA_HTTP_INTERFACE": "127.0.0.1",
                "DUOMFA_HTTP_PORT": str(free_port()), "DUOMFA_SECRETS_REFRESH_SECONDS": "1",
                "DUOMFA_EXEMPT_USERNAME_1": "svc-exempt", "DUOMFA_API_TIMEOUT": "1"}
     stream = io.BytesIO()
@@ -89,7 +90,7 @@ async def test_bad_versions_change_nothing_and_the_next_good_one_is_applied(runn
     assert (await proxy.login("svc-exempt", b"first-secret")).code == "Access-Accept"
     for number, (what, text) in enumerate(BAD_VERSIONS, start=1):
         secrets_file.write_text(text)
-        await wait_for(lambda: proxy.metric("duomfa_secrets_source_errors_total") >= number)
+        await wait_for(lambda errors=number: proxy.metric("duomfa_secrets_source_errors_total") >= errors)
         error = proxy.lines("secrets_source_error")[-1]
         assert error["level"] == "ERROR" and error["source"] == f"file:{secrets_file}", what
         assert error["version"] == "AWSCURRENT" or what == "not JSON", (what, error)
@@ -114,7 +115,8 @@ NO_KEYS = {"radius_secret": "first-secret"}
 @pytest.mark.parametrize("failmode", ["safe", "secure"])
 async def test_without_usable_duo_keys_logins_are_rejected_never_let_in(running, failmode):
     proxy, secrets_file = running
-    object.__setattr__(proxy.proxy.settings, "failmode", FailMode(failmode))  # the settings are frozen; this one test bends them
+    # the settings are frozen; this one test bends them
+    object.__setattr__(proxy.proxy.settings, "failmode", FailMode(failmode))
     for factor in ("123456", "push"):
         result = await proxy.login("alice", b"first-secret", factor)
         assert (result.code, result.reply_message) == ("Access-Reject", NO_KEYS_MSG)

@@ -23,7 +23,8 @@ def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("stack")
     mfa = MfaServer(root / "mfa", "--push-timeout", "20").start()
     app = mfa.admin("app", "add", "radius")
-    config = proxy_config(root / "proxy.cfg", app, secret=SECRET, extra="exempt_username_1 = svc-exempt\nfailmode = secure")
+    config = proxy_config(root / "proxy.cfg", app, secret=SECRET,
+                          extra="exempt_username_1 = svc-exempt\nfailmode = secure")
     proxy = ProxyProcess(config).start()
     yield mfa, proxy, app
     logs = proxy.stop() + mfa.stop() + (mfa.data / "logs" / "auth.jsonl").read_text()

@@ -28,7 +28,7 @@ def reply_code(sock: socket.socket, authenticator: bytes, timeout: float) -> int
     sock.settimeout(timeout)
     try:
         return radius.verify_reply(sock.recvfrom(4096)[0], authenticator, SECRET).code
-    except socket.timeout:
+    except TimeoutError:
         return None
     finally:
         sock.close()

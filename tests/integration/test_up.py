@@ -49,7 +49,7 @@ class Stack:
         try:
             return self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            raise AssertionError("duomfa up did not stop:\n" + "".join(self.lines))
+            raise AssertionError("duomfa up did not stop:\n" + "".join(self.lines)) from None
 
 
 def test_up_prints_working_commands_and_restarts_with_the_same_data(tmp_path):

@@ -176,12 +176,14 @@ def test_radius_clients_list_shares_the_sources_secret(tmp_path):
 
 def test_exempt_users_are_read_up_to_the_first_missing_number_and_the_rest_named_at_start(tmp_path):
     path = write(tmp_path, minimal("exempt_username_1 = svc-break-glass\n        exempt_username_2 = Svc-Backup\n"
-                                   "        exempt_username_4 = svc-after-the-gap\n        exempt_username_7 = svc-far"))
+                                   "        exempt_username_4 = svc-after-the-gap\n"
+                                   "        exempt_username_7 = svc-far"))
     settings = load_settings(path, {})
     assert settings.exempt_usernames == ("svc-break-glass", "Svc-Backup")  # as written: matched exactly
     ignored = [notice for notice in settings.notices if "IGNORED" in notice]
     assert len(ignored) == 2
-    assert f"{path}:14" in ignored[0] and "exempt_username_4" in ignored[0] and "exempt_username_3 is missing" in ignored[0]
+    assert f"{path}:14" in ignored[0] and "exempt_username_4" in ignored[0]
+    assert "exempt_username_3 is missing" in ignored[0]
     assert "exempt_username_7" in ignored[1]
 
 
@@ -201,8 +203,8 @@ SECRET_LOOKING = "Zq7-not-to-be-printed-9Xk2Lm4Np6Rs8Tv0Wy"  # 40 characters, li
     (f"radius_secret_3 = {SECRET_LOOKING[:20]}\n        {SECRET_LOOKING[20:]}", "neither 'key = value' nor"),
     # radius_ip and radius_secret swapped
     (f"radius_ip_3 = {SECRET_LOOKING}\n        radius_secret_3 = 10.0.3.10", "is it a shared secret?"),
-    (f"radius_ip_3 = 10.0.3.10\n        radius_secret_3 = x\n        radius_ip_4 = s3cr3t/24\n"
-     f"        radius_secret_4 = y", "is it a shared secret?"),
+    ("radius_ip_3 = 10.0.3.10\n        radius_secret_3 = x\n        radius_ip_4 = s3cr3t/24\n"
+     "        radius_secret_4 = y", "is it a shared secret?"),
 ])
 def test_a_configuration_error_never_prints_a_secret(tmp_path, extra, expected):
     body = minimal(extra)

@@ -3,7 +3,6 @@ duo_client 5.7 does. No network."""
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import socket
@@ -17,19 +16,27 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from duomfa.duo import DuoApiError, DuoBadResponse, DuoClient, DuoDevice, DuoFault, DuoUnavailable
-from duomfa.duo.client import (decode_response, fault_from, parse_auth, parse_preauth, parse_time, sign_call,
-                               split_api_host, tls_context)
+from duomfa.duo.client import (
+    decode_response,
+    fault_from,
+    parse_auth,
+    parse_preauth,
+    parse_time,
+    sign_call,
+    split_api_host,
+    tls_context,
+)
 
 IKEY = "DIXXXXXXXXXXXXXXXXXX"
 SKEY = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef"
-INFO = aiohttp.RequestInfo(URL("https://api-xxxx.duosecurity.com/auth/v2/auth"), "POST", CIMultiDictProxy(CIMultiDict()),
-                          URL("https://api-xxxx.duosecurity.com/auth/v2/auth"))
+AUTH_URL = URL("https://api-xxxx.duosecurity.com/auth/v2/auth")
+INFO = aiohttp.RequestInfo(AUTH_URL, "POST", CIMultiDictProxy(CIMultiDict()), AUTH_URL)
 KEY = ConnectionKey("api-xxxx.duosecurity.com", 443, True, True, None, None, None)
 
 
 @pytest.mark.parametrize("failure, reason", [
     # Duo could not be reached: the only faults failmode may act on (and only at preauth)
-    (asyncio.TimeoutError(), "timeout"),
+    (TimeoutError(), "timeout"),
     (aiohttp.ConnectionTimeoutError("Connection timeout"), "timeout"),
     (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), "timeout"),
     (aiohttp.ClientConnectorDNSError(KEY, socket.gaierror(-2, "Name or service not known")), "dns"),
@@ -66,7 +73,7 @@ def test_answers_that_cannot_be_trusted_are_bad_responses(failure, reason):
 
 
 @pytest.mark.parametrize("failure", [aiohttp.ServerDisconnectedError(), aiohttp.ClientOSError(104, "reset"),
-                                     asyncio.TimeoutError()])
+                                     TimeoutError()])
 def test_a_reply_that_breaks_off_is_truncated_not_unavailable(failure):
     error = fault_from(failure, "auth_status", replied=True)
     assert isinstance(error, DuoBadResponse) and error.reason == "truncated"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_proxy_pipeline import CLIENT, CURRENT, make_pipeline
 
 from duomfa.proxy.pipeline import Drop, Pending
 from radius_mutations import base_request, fuzz_datagrams, mutate, resign
-from test_proxy_pipeline import CLIENT, CURRENT, make_pipeline
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

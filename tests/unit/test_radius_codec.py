@@ -9,7 +9,6 @@ import struct
 import pyrad.dictionary
 import pyrad.packet
 import pytest
-from support import pyrad_dictionary
 
 from duomfa.radius import (
     ACCESS_ACCEPT,
@@ -55,6 +54,7 @@ from duomfa.radius import (
     verify_request_message_authenticator,
 )
 from duomfa.radius.packet import _hmac_md5
+from support import pyrad_dictionary
 
 SECRET = b"s3cr3t-shared"
 WRONG_SECRETS = [b"", b"s3cr3t-share", b"s3cr3t-shared ", b"S3CR3T-SHARED", b"xyzzy5461", b"testing123"]

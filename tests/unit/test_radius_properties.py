@@ -198,5 +198,5 @@ def test_split_utf8_text_pieces_are_each_valid_utf8(text):
 @MODEST
 @given(st.binary(max_size=300))
 def test_vendor_attributes_never_raise(value):
-    for vendor_id, vendor_type, data in vendor_attributes(value):
+    for _vendor_id, vendor_type, data in vendor_attributes(value):
         assert 0 <= vendor_type <= 255 and len(data) <= len(value) - 6

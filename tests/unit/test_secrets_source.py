@@ -11,7 +11,13 @@ from moto import mock_aws
 
 from duomfa.config import ProxySettings, RadiusClient, parse_networks
 from duomfa.proxy.secrets_source import (
-    RETIRED_TAG, FileSource, SecretsManagerSource, SecretsSourceError, build_client_table, state_from_stages)
+    RETIRED_TAG,
+    FileSource,
+    SecretsManagerSource,
+    SecretsSourceError,
+    build_client_table,
+    state_from_stages,
+)
 
 REGION = "us-gov-west-1"
 

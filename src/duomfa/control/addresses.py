@@ -38,7 +38,7 @@ def service_arn(ecs: Any, cluster: str, service: str) -> str:
     found = ecs.describe_services(cluster=cluster, services=[service]).get("services") or []
     if not found:
         raise LookupError(f"ECS service {service} was not found in cluster {cluster}")
-    return found[0]["serviceArn"]
+    return str(found[0]["serviceArn"])
 
 
 def task_address(task: Mapping[str, Any]) -> str | None:
@@ -94,7 +94,7 @@ class TrackerSettings:
     port: int
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> "TrackerSettings":
+    def from_environ(cls, environ: Mapping[str, str]) -> TrackerSettings:
         return cls(cluster=env_text(environ, "CLUSTER"), service=env_text(environ, "SERVICE"),
                    secret_arn=env_text(environ, "SECRET_ARN"), parameter=env_text(environ, "ADDRESS_PARAMETER"),
                    port=env_int(environ, "RADIUS_PORT", 1812, 1025, 65535))

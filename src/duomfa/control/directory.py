@@ -90,7 +90,7 @@ class UpdaterSettings:
     nlb_addresses: tuple[str, ...] = ()
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> "UpdaterSettings":
+    def from_environ(cls, environ: Mapping[str, str]) -> UpdaterSettings:
         return cls(
             directory_id=env_text(environ, "DIRECTORY_ID"), secret_arn=env_text(environ, "SECRET_ARN"),
             address_parameter=env_text(environ, "ADDRESS_PARAMETER"),
@@ -182,8 +182,9 @@ def desired_settings(ssm: Any, secretsmanager: Any, settings: UpdaterSettings) -
                              f"{servers}")
     else:
         document = read_json_parameter(ssm, settings.address_parameter)
-        servers = document.get("addresses") if isinstance(document, dict) else None
-        if not isinstance(servers, list) or not servers or not all(_is_ipv4(server) for server in servers):
+        listed = document.get("addresses") if isinstance(document, dict) else None
+        servers = listed if isinstance(listed, list) else []
+        if not isinstance(listed, list) or not servers or not all(_is_ipv4(server) for server in servers):
             log("directory_updater", level="WARNING", found=f"{settings.address_parameter} holds no address list "
                 "(seed value, empty or invalid)", did="nothing: the directory is never pointed at nothing or at a seed")
             return None
@@ -221,7 +222,8 @@ def describe_directory(ds: Any, directory_id: str) -> dict[str, Any]:
     directories = ds.describe_directories(DirectoryIds=[directory_id]).get("DirectoryDescriptions") or []
     if not directories:
         raise DirectoryNotFound(f"directory {directory_id} was not found in this account and region")
-    return directories[0]
+    found: dict[str, Any] = directories[0]
+    return found
 
 
 def describe_radius(ds: Any, directory_id: str) -> tuple[str | None, dict[str, Any]]:
@@ -354,7 +356,7 @@ def reconcile(*, ds: Any, ssm: Any, secretsmanager: Any, settings: UpdaterSettin
         log("directory_updater", found=f"in sync: RadiusStatus {status}, servers {desired.servers}, secret version "
             f"{desired.secret_version}", did="nothing")
         retire_previous(secretsmanager, settings.secret_arn, desired.secret_version,
-                        applied.applied_at + settings.retire_grace_seconds)  # type: ignore[union-attr]
+                        applied.applied_at + settings.retire_grace_seconds)
         return "in_sync"
     findings.step = f"{action} RADIUS"
     called = apply(ds, settings.directory_id, desired, action)

@@ -29,8 +29,6 @@ import boto3
 from botocore.exceptions import ClientError
 
 from duomfa import radius
-from duomfa.radius.exchange import status_server
-from duomfa.radius_udp import exchange
 from duomfa.control.addresses import healthy_addresses, running_tasks
 from duomfa.control.runtime import (
     env_int,
@@ -41,6 +39,8 @@ from duomfa.control.runtime import (
     version_stages,
     version_with,
 )
+from duomfa.radius.exchange import status_server
+from duomfa.radius_udp import exchange
 
 SECRET_LENGTH = 32
 # Directory Service takes letters, digits, punctuation and space (SharedSecret ^(\p{LD}|\p{Punct}| )+$). Left out:
@@ -71,7 +71,7 @@ class RotationSettings:
     state_parameter: str = ""  # the directory updater's state; empty: no check that the directory caught up
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> "RotationSettings":
+    def from_environ(cls, environ: Mapping[str, str]) -> RotationSettings:
         return cls(cluster=env_text(environ, "CLUSTER"), service=env_text(environ, "SERVICE"),
                    radius_port=env_int(environ, "RADIUS_PORT", 1812, 1025, 65535),
                    updater_function=env_text(environ, "UPDATER_FUNCTION"),
@@ -113,8 +113,9 @@ def _secret_document(answer: Mapping[str, Any], what: str) -> dict[str, Any]:
 # --- createSecret ---------------------------------------------------------------------------------------------
 
 def new_shared_secret(secretsmanager: Any) -> str:
-    password = secretsmanager.get_random_password(PasswordLength=SECRET_LENGTH, ExcludeCharacters=EXCLUDE_CHARACTERS,
-                                                  IncludeSpace=False, RequireEachIncludedType=True)["RandomPassword"]
+    password = str(secretsmanager.get_random_password(
+        PasswordLength=SECRET_LENGTH, ExcludeCharacters=EXCLUDE_CHARACTERS, IncludeSpace=False,
+        RequireEachIncludedType=True)["RandomPassword"])
     if not DIRECTORY_SECRET.match(password) or any(character in EXCLUDE_CHARACTERS for character in password):
         raise RotationError("GetRandomPassword returned characters Directory Service or config files do not take")
     return password

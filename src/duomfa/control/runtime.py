@@ -50,7 +50,7 @@ def seconds_left(configured: float, context: Any) -> float:
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if remaining_ms is None:
         return configured
-    return max(1.0, min(configured, remaining_ms() / 1000 - LAMBDA_MARGIN_SECONDS))
+    return max(1.0, min(configured, float(remaining_ms()) / 1000 - LAMBDA_MARGIN_SECONDS))
 
 
 def read_json_parameter(ssm: Any, name: str) -> Any:
@@ -66,4 +66,5 @@ def read_json_parameter(ssm: Any, name: str) -> Any:
 
 
 def version_stages(secretsmanager: Any, secret_id: str) -> dict[str, list[str]]:
-    return secretsmanager.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
+    stages: dict[str, list[str]] = secretsmanager.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
+    return stages

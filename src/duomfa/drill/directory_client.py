@@ -5,6 +5,7 @@ last given. The drill watches what such a client sees while the secret rotates."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -78,10 +79,8 @@ async def steady_logins(client: DirectoryRadiusClient, users: list[tuple[str, st
         index += 1
         delay = started + index * interval - time.monotonic()
         if delay > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
     if pending:
         await asyncio.gather(*pending)
     return client.counts

@@ -14,6 +14,7 @@ directory update) is a few seconds.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -41,6 +42,11 @@ APPLY_SECONDS = 2.0
 RETIRE_GRACE_SECONDS = 3
 SEED_LAG_SECONDS = 5.0
 
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
 
 class DrillError(Exception):
     """The drill could not be set up or run (not: logins failed — that is its result)."""
@@ -87,8 +93,8 @@ class _Proxy:
             for line in self.process.stdout:
                 self.output.append(line)
                 if '"event":"listening"' in line and not listening.done():
-                    loop.call_soon_threadsafe(lambda: listening.done() or listening.set_result(True))
-            loop.call_soon_threadsafe(lambda: listening.done() or listening.set_result(False))
+                    loop.call_soon_threadsafe(_settle, listening, True)
+            loop.call_soon_threadsafe(_settle, listening, False)
 
         loop.run_in_executor(None, read)
         if not await asyncio.wait_for(listening, 30):
@@ -130,10 +136,10 @@ async def run_rotation_drill(auths: int, order: str, workdir: Path, progress: Te
     except ImportError as exc:
         raise DrillError(f"the drill needs moto's server and boto3 ({exc.name} is missing): "
                          "pip install 'duomfa[drill]'") from None
+    import logging
+
     from duomfa.mfaservice.admin import Admin
     from duomfa.mfaservice.server import start_service
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     timeline = Timeline()
@@ -219,7 +225,6 @@ async def _rotate_ours(aws: Any, arn: str, client: DirectoryRadiusClient, loop: 
     from duomfa.control import directory as updater
     from duomfa.control import rotation
     from duomfa.control.addresses import TrackerSettings, track_addresses
-
     from duomfa.control.runtime import set_log_stream
 
     # the control plane's JSON log lines go where --verbose says; stdout is for the drill's result
@@ -241,7 +246,8 @@ async def _rotate_ours(aws: Any, arn: str, client: DirectoryRadiusClient, loop: 
         directory_id=DIRECTORY_ID, secret_arn=arn, address_parameter="/duomfa/drill/addresses",
         state_parameter="/duomfa/drill/directory-state", topic_arn=topic, port=port, timeout=int(DIRECTORY_TIMEOUT),
         retries=DIRECTORY_RETRIES, retire_grace_seconds=RETIRE_GRACE_SECONDS, deadline_seconds=60)
-    quick = {"sleep": lambda seconds: time.sleep(min(seconds, 0.25))}
+    def quick_sleep(seconds: float) -> None:  # the control plane's waits, shortened for a drill
+        time.sleep(min(seconds, 0.25))
 
     event = {"detail-type": "ECS Service Action", "detail": {"eventName": "SERVICE_STEADY_STATE"},
              "resources": [service.arn]}
@@ -250,7 +256,7 @@ async def _rotate_ours(aws: Any, arn: str, client: DirectoryRadiusClient, loop: 
     await asyncio.to_thread(track_addresses, event, ecs=service, ssm=ssm, secretsmanager=secretsmanager,
                             settings=tracker)
     await asyncio.to_thread(updater.run, ds=directory, ssm=ssm, secretsmanager=secretsmanager, sns=sns,
-                            settings=settings, **quick)
+                            settings=settings, sleep=quick_sleep)
     say(f"directory state in sync ({', '.join(directory.calls)}); rotating now")
 
     token = str(uuid.uuid4())
@@ -258,18 +264,18 @@ async def _rotate_ours(aws: Any, arn: str, client: DirectoryRadiusClient, loop: 
     config = rotation.RotationSettings(cluster=service.cluster, service=service.arn, radius_port=port,
                                        updater_function="duomfa-drill-updater", deadline_seconds=60,
                                        state_parameter="/duomfa/drill/directory-state")
-    updater_runs: list[asyncio.Future[Any]] = []
+    updater_runs: list[concurrent.futures.Future[Any]] = []
 
     def start_updater(version: str) -> None:  # finishSecret's asynchronous Lambda invoke
         updater_runs.append(asyncio.run_coroutine_threadsafe(asyncio.to_thread(
             updater.run, ds=directory, ssm=ssm, secretsmanager=secretsmanager, sns=sns, settings=settings,
-            **quick), loop))
+            sleep=quick_sleep), loop))
 
     for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
         outcome = await asyncio.to_thread(
             rotation.rotate, {"Step": step, "SecretId": arn, "ClientRequestToken": token},
             secretsmanager=secretsmanager, ecs=service, ecr=None, settings=config, start_updater=start_updater,
-            ssm=ssm, **quick)
+            ssm=ssm, sleep=quick_sleep)
         say(f"{step}: {outcome}")
     for run in updater_runs:
         say(f"directory updater: {await asyncio.wrap_future(run)}")

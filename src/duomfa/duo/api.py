@@ -13,6 +13,10 @@ class DuoApi(Protocol):
     @property
     def api_host(self) -> str: ...
 
+    async def ping(self) -> int:
+        """Duo's time; proves that Duo answers (unsigned: nothing about the keys)."""
+        ...
+
     async def preauth(self, username: str, ipaddr: str | None = None) -> PreauthResult:
         """allow | auth | deny | enroll, and the user's devices."""
         ...

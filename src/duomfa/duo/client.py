@@ -450,7 +450,7 @@ class DuoClient:
                 if status is not None or isinstance(exc, (aiohttp.ClientConnectorError, asyncio.TimeoutError)):
                     raise fault_from(exc, endpoint, replied=status is not None) from exc
                 raise
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 raise fault_from(exc, endpoint, replied=status is not None) from exc
             finally:
                 self._observe(endpoint, time.perf_counter() - clock, status)

@@ -20,8 +20,8 @@ STACKS = {"new-vpc": "DuoMfaNewVpc", "existing-vpc": "DuoMfaExistingVpc", "catal
 
 
 def build_app(*, partition: str = "aws", outdir: str | None = None) -> App:
-    """Both variants, and the Service Catalog stack that offers them. The templates use ${AWS::Partition} throughout; `aws-us-gov` switches Duo defaults to Duo
-    Federal in the parameter descriptions."""
+    """Both variants, and the Service Catalog stack that offers them. The templates use ${AWS::Partition}
+    throughout; `aws-us-gov` switches Duo defaults to Duo Federal in the parameter descriptions."""
     if partition not in PARTITIONS:
         raise ValueError(f"partition {partition!r}; allowed: {', '.join(PARTITIONS)}")
     # The built-in CloudFormation validation cannot read Rules, so it reports every TaskCpu x TaskMemory pair and

@@ -25,7 +25,8 @@ class CatalogStack(Stack):
     """Portfolio, one product per variant, and optionally a principal with access and a launch role."""
 
     def __init__(self, scope: Construct, construct_id: str, *, federal: bool = False) -> None:
-        super().__init__(scope, construct_id, synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
+        super().__init__(scope, construct_id,
+                         synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
                          description="Duo MFA for AWS Directory Service: Service Catalog portfolio and products "
                                      "(duomfa)")
         existing_url = CfnParameter(
@@ -86,8 +87,9 @@ class CatalogStack(Stack):
             if condition is not None:
                 for resource in (product, association):
                     resource.cfn_options.condition = condition
-                constraint.cfn_options.condition = CfnCondition(
-                    self, f"{variant}HasLaunchRole", expression=Fn.condition_and(with_launch_role, condition))
+                # CfnCondition is an ICfnConditionExpression; its type stub lacks one member
+                both = Fn.condition_and(with_launch_role, condition)  # type: ignore[arg-type]
+                constraint.cfn_options.condition = CfnCondition(self, f"{variant}HasLaunchRole", expression=both)
             self.products[variant] = product
         access = servicecatalog.CfnPortfolioPrincipalAssociation(
             self, "PrincipalAccess", portfolio_id=self.portfolio.ref, principal_arn=principal.value_as_string,

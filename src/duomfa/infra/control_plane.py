@@ -7,8 +7,9 @@ that run them, RADIUS off when the stack is deleted, and the alarms on all of it
         ─▶ ds:EnableRadius / UpdateRadius, the SSM state parameter, the secret's retirement tag, or SNS
 
 The handlers (duomfa.control.rotation, .addresses, .directory) need duomfa.radius and each other, which does not fit
-one inline file, and an S3 asset would need a CDK-bootstrapped bucket. So they run from the proxy's own image in the stack's ECR repository, through the Lambda runtime interface client (the `lambda` extra): the image
-exists only after the first pipeline run, so every image function waits for FirstImage. Lambda pins the image's
+one inline file, and an S3 asset would need a CDK-bootstrapped bucket. So they run from the proxy's own image in
+the stack's ECR repository, through the Lambda runtime interface client (the `lambda` extra): the image exists only
+after the first pipeline run, so every image function waits for FirstImage. Lambda pins the image's
 digest when a function's code is set, and the repository expires old images, so after each successful build a small
 inline function (duomfa.control.function_images) sets their code to `latest` again.
 
@@ -40,8 +41,9 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
+from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.image_pipeline import ImagePipeline
+from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
 from duomfa.infra.inline_provider import inline_framework_code
 from duomfa.infra.load_balancer import RadiusLoadBalancer
 from duomfa.infra.nag import ROLE_POLICY_REASON
@@ -384,7 +386,7 @@ class ControlPlane(Construct):
         log_group = logs.LogGroup(self, f"{name}Logs", encryption_key=self._key, retention=logs.RetentionDays.ONE_YEAR,
                                   removal_policy=RemovalPolicy.DESTROY)
         # retention follows the LogRetentionDays parameter; RetentionDays above only satisfies the L2's typing
-        log_group.node.default_child.add_property_override("RetentionInDays", self._log_retention_days)
+        cfn_resource(log_group).add_property_override("RetentionInDays", self._log_retention_days)
         return log_group
 
     def _role(self, name: str, description: str) -> iam.Role:

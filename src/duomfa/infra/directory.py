@@ -90,8 +90,8 @@ class ExistingDirectory(Construct):
     """An existing directory: read with the lookup when `look_up` holds, else from the given values."""
 
     def __init__(self, scope: Construct, construct_id: str, *, directory_id: str, directory_type: str,
-                 look_up: CfnCondition, vpc_id: str, subnet_ids: str, security_group_id: str, domain_controller_addresses: str,
-                 key: kms.IKey) -> None:
+                 look_up: CfnCondition, vpc_id: str, subnet_ids: str, security_group_id: str,
+                 domain_controller_addresses: str, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         lookup = DirectoryLookup(self, "Lookup", directory_id=directory_id, key=key, expected_type=directory_type,
                                  condition=look_up)

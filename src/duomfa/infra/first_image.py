@@ -22,8 +22,9 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
+from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.image_pipeline import ImagePipeline
+from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
 from duomfa.infra.inline_provider import inline_framework_code
 from duomfa.infra.nag import ROLE_POLICY_REASON
 
@@ -56,7 +57,7 @@ class FirstImage(Construct):
 
         log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
                                   removal_policy=RemovalPolicy.DESTROY)
-        log_group.node.default_child.add_property_override("RetentionInDays", log_retention_days)
+        cfn_resource(log_group).add_property_override("RetentionInDays", log_retention_days)
 
         handler_role = iam.Role(self, "HandlerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                                 description="Duo MFA: starts the image pipeline and reads how its run went")
@@ -88,7 +89,7 @@ class FirstImage(Construct):
             # Step Functions delivers through CloudWatch vended logs; this prefix keeps the account's log resource
             # policy from growing with every state machine
             log_group_name=f"/aws/vendedlogs/states/duomfa-first-image-{Aws.STACK_NAME}")
-        waiter_logs.node.default_child.add_property_override("RetentionInDays", log_retention_days)
+        cfn_resource(waiter_logs).add_property_override("RetentionInDays", log_retention_days)
         self.provider = cr.Provider(
             self, "Provider", on_event_handler=on_event, is_complete_handler=is_complete,
             query_interval=QUERY_INTERVAL, total_timeout=TOTAL_TIMEOUT, log_group=log_group,

@@ -16,7 +16,6 @@ The buildspec still writes imagedefinitions.json; the pipeline keeps it as the r
 
 from __future__ import annotations
 
-
 from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
@@ -33,6 +32,7 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
 from duomfa.infra.nag import ROLE_POLICY_REASON
 
@@ -84,7 +84,7 @@ class ImagePipeline(Construct):
 
         build_logs = logs.LogGroup(self, "BuildLogs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
                                    removal_policy=RemovalPolicy.RETAIN)
-        build_logs.node.default_child.add_property_override("RetentionInDays", log_retention_days)
+        cfn_resource(build_logs).add_property_override("RetentionInDays", log_retention_days)
         self.project = codebuild.PipelineProject(
             self, "Build", description="Duo MFA: builds the proxy image, gates it on the ECR scan, tags it latest",
             # no build_spec: CodeBuild reads buildspec.yml from the source, so the image and its build change together
@@ -139,8 +139,9 @@ class ImagePipeline(Construct):
             "ActionTypeId": {"Category": "Source", "Owner": "AWS", "Provider": "CodeStarSourceConnection",
                              "Version": "1"},
             # DetectChanges off: the schedule (and the first-image wait) start runs, not every push
-            "Configuration": {"ConnectionArn": connection_arn, "FullRepositoryId": f"{github_owner}/{github_repository}",
-                              "BranchName": branch, "DetectChanges": "false", "OutputArtifactFormat": "CODE_ZIP"},
+            "Configuration": {"ConnectionArn": connection_arn,
+                              "FullRepositoryId": f"{github_owner}/{github_repository}", "BranchName": branch,
+                              "DetectChanges": "false", "OutputArtifactFormat": "CODE_ZIP"},
             "OutputArtifacts": [{"Name": SOURCE_ARTIFACT}]}]}
         codecommit_source = {"Name": "Source", "Actions": [{
             "Name": "CodeCommit", "RunOrder": 1,
@@ -177,7 +178,8 @@ class ImagePipeline(Construct):
 
         failed = events.Rule(self, "Failed", description="Duo MFA: tell the admins when an image pipeline run fails",
                              event_pattern=events.EventPattern(
-                                 source=["aws.codepipeline"], detail_type=["CodePipeline Pipeline Execution State Change"],
+                                 source=["aws.codepipeline"],
+                                 detail_type=["CodePipeline Pipeline Execution State Change"],
                                  detail={"state": ["FAILED"], "pipeline": [self.pipeline_name]}))
         failed.add_target(targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
             f"Duo MFA: image pipeline {events.EventField.from_path('$.detail.pipeline')} run "

@@ -10,6 +10,8 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from duomfa.infra.escape_hatch import cfn_resource
+
 IMAGE_TAG = "latest"
 
 
@@ -33,6 +35,6 @@ class ImageRepository(Construct):
                            "countNumber": retention_days},
              "action": {"type": "expire"}},
         ]}
-        self.repository.node.default_child.add_property_override(
+        cfn_resource(self.repository).add_property_override(
             "LifecyclePolicy.LifecyclePolicyText", Stack.of(self).to_json_string(policy))
         self.image_tag = IMAGE_TAG

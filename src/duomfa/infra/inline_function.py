@@ -14,6 +14,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from duomfa.infra.escape_hatch import cfn_resource
+
 CONTROL_SOURCES = Path(__file__).resolve().parent.parent / "control"  # referred to by path, never imported
 SUPPORT_SOURCE = CONTROL_SOURCES / "inline_support.py"
 SUPPORT_IMPORT = re.compile(r"^from duomfa\.control\.inline_support import [\w, ]+\n", re.MULTILINE)
@@ -36,12 +38,13 @@ LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14  # the handlers need only 3.9+; cdk
 def inline_function(scope: Construct, function_id: str, *, source: Path, description: str, role_description: str,
                     key: kms.IKey, timeout: Duration, prefix: str = "", log_retention_days: Any = None,
                     **function_options: Any) -> tuple[lambda_.Function, iam.Role]:
-    """The function running `source` (a file of duomfa.control) as index.py, its role (the caller adds its statements) and its log
-    group (`<prefix>Logs`, retention from the LogRetentionDays parameter when given, else a year)."""
+    """The function running `source` (a file of duomfa.control) as index.py, its role (the caller adds its
+    statements) and its log group (`<prefix>Logs`, retention from the LogRetentionDays parameter when given, else a
+    year)."""
     log_group = logs.LogGroup(scope, f"{prefix}Logs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
                               removal_policy=RemovalPolicy.DESTROY)
     if log_retention_days is not None:
-        log_group.node.default_child.add_property_override("RetentionInDays", log_retention_days)
+        cfn_resource(log_group).add_property_override("RetentionInDays", log_retention_days)
     role = iam.Role(scope, f"{prefix}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                     description=role_description)
     log_group.grant_write(role)

@@ -19,6 +19,8 @@ from pathlib import Path
 from aws_cdk import CfnResource
 from aws_cdk import custom_resources as cr
 
+from duomfa.infra.escape_hatch import cfn_resource
+
 RUNTIME_DIR = "package/custom-resources/lib/provider-framework/runtime/"
 ENTRY_POINTS = ("onEvent", "isComplete", "onTimeout")  # the framework's handler names (runtime/consts.js)
 # A require() of one of the bundled files, e.g. require("./cfn-response"); anything else (https, url, the AWS SDK
@@ -27,7 +29,8 @@ LOCAL_REQUIRE = re.compile(r'require\("(\./[\w.-]+)"\)')
 
 
 def _jsii_tarball() -> Path:
-    found = sorted(Path(importlib.import_module("aws_cdk._jsii").__file__).parent.glob("aws-cdk-lib@*.jsii.tgz"))
+    location = importlib.import_module("aws_cdk._jsii").__file__
+    found = sorted(Path(location).parent.glob("aws-cdk-lib@*.jsii.tgz")) if location else []
     if not found:
         raise FileNotFoundError("aws-cdk-lib's jsii tarball is not installed next to aws_cdk._jsii")
     return found[-1]
@@ -41,8 +44,9 @@ def framework_source() -> str:
         for member in tarball:
             if member.isfile() and member.name.startswith(RUNTIME_DIR) and member.name.endswith(".js"):
                 name = "./" + member.name[len(RUNTIME_DIR):-3]
-                if "/" not in name[2:]:
-                    modules[name] = tarball.extractfile(member).read().decode("utf-8")
+                extracted = tarball.extractfile(member)
+                if "/" not in name[2:] and extracted is not None:
+                    modules[name] = extracted.read().decode("utf-8")
     if "./framework" not in modules:
         raise FileNotFoundError(f"no provider framework runtime in {_jsii_tarball().name}")
     for name, source in modules.items():
@@ -76,7 +80,7 @@ def inline_framework_code(provider: cr.Provider) -> list[CfnResource]:
         child = provider.node.try_find_child(f"framework-{entry_point}")
         if child is None:
             continue  # no is-complete handler: no isComplete / onTimeout functions
-        function = child.node.default_child
+        function = cfn_resource(child)
         function.add_property_override("Code", {"ZipFile": framework_source()})
         function.add_property_deletion_override("Code.S3Bucket")
         function.add_property_deletion_override("Code.S3Key")

@@ -14,6 +14,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from duomfa.infra.directory import DirectoryEndpoint
+from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.proxy_service import CONTAINER_NAME, HTTP_PORT, ProxyService
 
 DEREGISTRATION_DELAY_SECONDS = 30  # a RADIUS exchange (push included) is over well before this
@@ -57,7 +58,7 @@ class RadiusLoadBalancer(Construct):
             subnet_mappings=[elbv2.CfnLoadBalancer.SubnetMappingProperty(
                 subnet_id=subnet_id,
                 private_i_pv4_address=Fn.condition_if(addresses_fixed.logical_id, address, Aws.NO_VALUE).to_string())
-                for subnet_id, address in zip(directory.subnet_ids, addresses)],
+                for subnet_id, address in zip(directory.subnet_ids, addresses, strict=False)],
             load_balancer_attributes=[
                 elbv2.CfnLoadBalancer.LoadBalancerAttributeProperty(key="load_balancing.cross_zone.enabled",
                                                                     value="true"),
@@ -84,7 +85,7 @@ class RadiusLoadBalancer(Construct):
         # listener when the load balancer is on.
         gate = CfnWaitConditionHandle(self, "ListenerReady")
         gate.cfn_options.metadata = {"Listener": Fn.condition_if(condition.logical_id, self.listener.ref, "")}
-        service = proxies.service.node.default_child
+        service = cfn_resource(proxies.service)
         service.node.add_dependency(gate)
         service.add_property_override("LoadBalancers", Fn.condition_if(condition.logical_id, [{
             "ContainerName": CONTAINER_NAME, "ContainerPort": port, "TargetGroupArn": self.target_group.ref,

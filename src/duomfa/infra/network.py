@@ -7,7 +7,6 @@ subnet blocks at synth time and cannot take them from the console.
 
 from __future__ import annotations
 
-
 from aws_cdk import CustomResource, Duration, Fn, RemovalPolicy, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -16,6 +15,7 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
 from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
 
@@ -48,7 +48,7 @@ class Network(Construct):
         public_subnet_ids: list[str] = []
         private_route_table_ids: list[str] = []
         for index, (zone, public_cidr, private_cidr) in enumerate(
-                zip(availability_zones, public_subnet_cidrs, private_subnet_cidrs), start=1):
+                zip(availability_zones, public_subnet_cidrs, private_subnet_cidrs, strict=False), start=1):
             # nothing in the public subnets needs a public address of its own: the NAT gateways have Elastic IPs
             public = ec2.CfnSubnet(self, f"PublicSubnet{index}", vpc_id=vpc.ref, cidr_block=public_cidr,
                                    availability_zone=zone, map_public_ip_on_launch=False)
@@ -75,7 +75,7 @@ class Network(Construct):
                                             retention=logs.RetentionDays.ONE_YEAR,
                                             removal_policy=RemovalPolicy.RETAIN)
         # retention follows the LogRetentionDays parameter; RetentionDays above only satisfies the L2's typing
-        self.flow_log_group.node.default_child.add_property_override("RetentionInDays", log_retention_days)
+        cfn_resource(self.flow_log_group).add_property_override("RetentionInDays", log_retention_days)
         flow_role = iam.Role(self, "FlowLogRole", assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"))
         self.flow_log_group.grant_write(flow_role)
         NagSuppressions.add_resource_suppressions(flow_role, [

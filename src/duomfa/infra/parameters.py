@@ -73,7 +73,8 @@ class ProxyParameters:
                 description="Secret key (skey) of that Duo application; stored only in Secrets Manager",
                 constraint_description="40 letters and digits"),
             duo_api_host=parameter(
-                "DuoApiHost", type="String", allowed_pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.duo(security|federal)\.com$",
+                "DuoApiHost", type="String",
+                allowed_pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.duo(security|federal)\.com$",
                 description=f"API hostname of that Duo application, e.g. {host_example} (Duo Federal: duofederal.com)",
                 constraint_description="a host name ending in duosecurity.com or duofederal.com, without https://"),
             proxy_count=parameter(
@@ -131,7 +132,8 @@ class ProxyParameters:
                 description="EventBridge schedule of the image rebuild (default: weekly, Saturday 00:00 UTC)",
                 constraint_description="cron(...) or rate(N days|hours)"),
             image_source=parameter(
-                "ImageSource", type="String", default="CodeConnections", allowed_values=["CodeConnections", "CodeCommit"],
+                "ImageSource", type="String", default="CodeConnections",
+                allowed_values=["CodeConnections", "CodeCommit"],
                 description="Where the image pipeline gets the duomfa source: a GitHub repository through "
                             "CodeConnections, or a CodeCommit repository",
                 constraint_description="CodeConnections or CodeCommit"),
@@ -188,8 +190,9 @@ class ProxyParameters:
                             "0-10)",
                 constraint_description="a whole number from 0 to 10"),
         )
-        has_kms_admin = CfnCondition(stack, "HasKmsAdmin",
-                                     expression=Fn.condition_not(Fn.condition_equals(p["kms_admin_arn"].value_as_string, "")))
+        has_kms_admin = CfnCondition(
+            stack, "HasKmsAdmin",
+            expression=Fn.condition_not(Fn.condition_equals(p["kms_admin_arn"].value_as_string, "")))
         load_balancer_on = CfnCondition(stack, "LoadBalancerOn",
                                         expression=Fn.condition_equals(p["load_balancer"].value_as_string, "Yes"))
         both_addresses = Fn.condition_and(
@@ -198,7 +201,8 @@ class ProxyParameters:
         fixed = CfnCondition(stack, "LoadBalancerAddressFixed", expression=both_addresses)
         # the fixed addresses are the directory's RADIUS servers only while the load balancer exists
         in_use = CfnCondition(stack, "LoadBalancerAddressesInUse",
-                              expression=Fn.condition_and(load_balancer_on, fixed))
+                              # CfnCondition is an ICfnConditionExpression; its type stub lacks one member
+                              expression=Fn.condition_and(load_balancer_on, fixed))  # type: ignore[arg-type]
         from_codecommit = CfnCondition(stack, "ImageFromCodeCommit",
                                        expression=Fn.condition_equals(p["image_source"].value_as_string, "CodeCommit"))
         parameters = cls(**p, has_kms_admin=has_kms_admin, load_balancer_on=load_balancer_on,
@@ -352,7 +356,8 @@ class ExistingDirectoryParameters:
                 description="ID of the AWS Managed Microsoft AD or AD Connector directory to protect with Duo",
                 constraint_description="a directory ID such as d-1234567890"),
             directory_type=CfnParameter(
-                stack, "DirectoryType", type="String", default="MicrosoftAD", allowed_values=["MicrosoftAD", "ADConnector"],
+                stack, "DirectoryType", type="String", default="MicrosoftAD",
+                allowed_values=["MicrosoftAD", "ADConnector"],
                 description="Type of that directory", constraint_description="MicrosoftAD or ADConnector"),
             vpc_id=vpc_id,
             subnet_ids=CfnParameter(

@@ -16,6 +16,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from duomfa.infra.directory import DirectoryEndpoint
+from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.nag import ROLE_POLICY_REASON
 
 CONTAINER_NAME = "proxy"
@@ -46,11 +47,12 @@ class ProxyService(Construct):
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
                                        removal_policy=RemovalPolicy.RETAIN)
         # retention follows the LogRetentionDays parameter; RetentionDays above only satisfies the L2's typing
-        self.log_group.node.default_child.add_property_override("RetentionInDays", Token.as_number(log_retention_days))
+        cfn_resource(self.log_group).add_property_override("RetentionInDays", Token.as_number(log_retention_days))
 
         # two roles: ECS pulls the image and writes logs with the execution role; the proxy's own code reads the
         # secret with the task role, and nothing else
-        self.execution_role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+        self.execution_role = iam.Role(self, "ExecutionRole",
+                                       assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
                                        description="Duo MFA proxy: ECS pulls the image and writes logs")
         self.task_role = iam.Role(self, "TaskRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
                                   description="Duo MFA proxy: reads its secret (every version stage)")
@@ -63,7 +65,8 @@ class ProxyService(Construct):
                                                  cpu_architecture=ecs.CpuArchitecture.X86_64))
         self.container = self.task_definition.add_container(
             CONTAINER_NAME, image=ecs.ContainerImage.from_ecr_repository(repository, image_tag),
-            entry_point=["duomfa"], command=["proxy"], user=CONTAINER_USER, readonly_root_filesystem=True, essential=True,
+            entry_point=["duomfa"], command=["proxy"], user=CONTAINER_USER, readonly_root_filesystem=True,
+            essential=True,
             # the proxy writes nothing to disk (logs go to stdout), so no writable volume is mounted
             environment={
                 "DUOMFA_SECRETS_SOURCE": f"aws-secretsmanager:{secret.secret_arn}",

@@ -13,7 +13,6 @@ fail until the directory had it). The Duo keys reach it through the DuoKeys cust
 
 from __future__ import annotations
 
-
 from aws_cdk import CustomResource, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms

@@ -61,7 +61,8 @@ class DuoMfaStack(Stack):
             cpu=p.task_cpu.value_as_string, memory=p.task_memory.value_as_string,
             log_retention_days=p.log_retention_days.value_as_string)
         self.load_balancer = RadiusLoadBalancer(
-            self, "RadiusLoadBalancer", vpc=vpc, directory=directory, proxies=self.proxies, condition=p.load_balancer_on,
+            self, "RadiusLoadBalancer", vpc=vpc, directory=directory, proxies=self.proxies,
+            condition=p.load_balancer_on,
             addresses=(p.load_balancer_address_1.value_as_string, p.load_balancer_address_2.value_as_string),
             addresses_fixed=p.load_balancer_address_fixed)
         self.monitoring = Monitoring(self, "Monitoring", key=self.encryption.key,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 MAX_ANSWERED = 500_000  # bounds memory under a flood; the oldest answers are forgotten first
 MAX_ANSWERED_BYTES = 64 * 1024 * 1024  # requests and replies kept, in octets: large packets must not outgrow it
@@ -20,8 +21,8 @@ RequestKey = tuple[str, int, int, bytes]  # client address, client port, identif
 
 
 class Retransmissions:
-    def __init__(self, keep_seconds: float, clock=time.monotonic, max_entries: int = MAX_ANSWERED,
-                 max_bytes: int = MAX_ANSWERED_BYTES):
+    def __init__(self, keep_seconds: float, clock: Callable[[], float] = time.monotonic,
+                 max_entries: int = MAX_ANSWERED, max_bytes: int = MAX_ANSWERED_BYTES):
         self.keep_seconds = keep_seconds
         self.clock = clock
         self.max_entries = max_entries

@@ -17,9 +17,9 @@ import ipaddress
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from duomfa import logline, radius
 from duomfa.config import FailMode, MessageAuthenticatorPolicy, ProxySettings
@@ -88,7 +88,7 @@ class Pending:
 
 
 # what receive() gives the transport: reply bytes to send now, a Drop, or a Pending reply
-Outcome = Union[bytes, Drop, Pending]
+Outcome = bytes | Drop | Pending
 DROPS = {reason: Drop(reason) for reason in DROP_REASONS}
 
 
@@ -151,7 +151,7 @@ class Request:
 
 class Pipeline:
     def __init__(self, settings: ProxySettings, clients: ClientTable, duo: DuoApi | None, metrics: ProxyMetrics,
-                 log: JsonLog, clock=time.monotonic):
+                 log: JsonLog, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.clients = clients
         self.duo = duo
@@ -224,7 +224,7 @@ class Pipeline:
             return radius.encode_reply(A.ACCESS_ACCEPT, packet, secret.secret, self._proxy_state(packet))
 
         username = self._username(packet)
-        immediate = self._decide_without_duo(packet, username)
+        immediate: Decision | Factor | None = self._decide_without_duo(packet, username)
         if immediate is None:  # not decided by who the user is: what they typed decides, so read it now
             if password is UNREAD:
                 try:
@@ -242,6 +242,7 @@ class Pipeline:
             self.retransmissions.remember(key, data, reply)
             self._log(client_address, username, factor_kind, immediate, secret, started)
             return reply
+        assert immediate is not None  # a Factor: _decide_without_duo's None was replaced above
         request = Request(key, packet, secret, username or "", immediate, self._client_ip(packet), started)
         future = self.retransmissions.begin(key, data)
         return Pending(self._answer(request, future))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 WINDOW_SECONDS = 60.0
 MAX_TRACKED_USERS = 100_000
@@ -19,7 +20,7 @@ def person(username: str) -> str:
 
 
 class PushGuard:
-    def __init__(self, max_per_minute: int, clock=time.monotonic):
+    def __init__(self, max_per_minute: int, clock: Callable[[], float] = time.monotonic):
         self.max_per_minute = max_per_minute
         self.clock = clock
         self._recent: dict[str, deque[float]] = {}

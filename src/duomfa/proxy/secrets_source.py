@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from duomfa.control.inline_support import error_code
 from duomfa.config import IpNetwork, ProxySettings, Secret, parse_networks, shown_address
+from duomfa.control.inline_support import error_code
 from duomfa.duo.keys import DuoKeys, duo_keys
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 
@@ -116,7 +116,8 @@ def state_from_stages(stages: Mapping[str, tuple[str, Any]], retired: tuple[str,
     fingerprint = json.dumps([[v.label for v in versions], [str(n) for n in clients], current.get("ikey"),
                               current.get("api_host"), sorted(s for s in seen), skey], sort_keys=True)
     return SourceState(
-        ikey=current.get("ikey"), skey=Secret(skey) if isinstance(skey, str) else None, api_host=current.get("api_host"),
+        ikey=current.get("ikey"), skey=Secret(skey) if isinstance(skey, str) else None,
+        api_host=current.get("api_host"),
         versions=tuple(versions), clients=tuple(clients), fingerprint=str(hash(fingerprint)),
         version=current_id or "AWSCURRENT",
     )
@@ -162,7 +163,8 @@ class SecretsManagerSource:
             try:
                 import boto3
             except ImportError:
-                raise SecretsSourceError("secrets_source = aws-secretsmanager needs boto3 (pip install 'duomfa[aws]')") from None
+                raise SecretsSourceError("secrets_source = aws-secretsmanager needs boto3 "
+                                         "(pip install 'duomfa[aws]')") from None
             region = self.secret_id.split(":")[3] if self.secret_id.startswith("arn:") else None
             self._client = boto3.client("secretsmanager", region_name=region or None)
         return self._client

@@ -15,13 +15,20 @@ from duomfa import __version__, logline
 from duomfa.config import FailMode, ProxySettings
 from duomfa.duo import DuoClient
 from duomfa.duo.keys import DuoKeys
-from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.logline import JsonLog
+from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.proxy.metrics import ProxyMetrics
 from duomfa.proxy.pipeline import Pending, Pipeline
-from duomfa.proxy.secrets_source import (FileSource, InlineSource, SecretsManagerSource, SecretsSourceError,
-                                         SourceState, build_client_table, open_source,
-                                         resolve_duo_keys)
+from duomfa.proxy.secrets_source import (
+    FileSource,
+    InlineSource,
+    SecretsManagerSource,
+    SecretsSourceError,
+    SourceState,
+    build_client_table,
+    open_source,
+    resolve_duo_keys,
+)
 
 READY_PING_SECONDS = 15.0
 STATS_SECONDS = 60.0
@@ -288,7 +295,7 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
     sock = _bind_udp_socket(settings)
     transport, protocol = await loop.create_datagram_endpoint(lambda: RadiusProtocol(pipeline), sock=sock)
     port = sock.getsockname()[1]
-    proxy = RunningProxy(settings, pipeline, protocol, transport, None, port, None, log)  # type: ignore[arg-type]
+    proxy = RunningProxy(settings, pipeline, protocol, transport, None, port, None, log)
     _use_duo_keys(proxy, resolve_duo_keys(settings, state))
     duo = pipeline.duo
     if settings.http_port is not None:

@@ -8,8 +8,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .constants import ACCESS_REQUEST, NAS_IDENTIFIER, STATUS_SERVER, USER_NAME, USER_PASSWORD
-from .packet import (BadReplyAuthenticator, MalformedPacket, Packet, encode_request, hide_user_password,
-                     new_request_authenticator, verify_reply)
+from .packet import (
+    BadReplyAuthenticator,
+    MalformedPacket,
+    Packet,
+    encode_request,
+    hide_user_password,
+    new_request_authenticator,
+    verify_reply,
+)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .constants import (
-    ACCOUNTING_REQUEST,
     ACCESS_REQUEST,
+    ACCOUNTING_REQUEST,
     COA_REQUEST,
     DISCONNECT_REQUEST,
     MESSAGE_AUTHENTICATOR,
@@ -90,7 +90,7 @@ class Packet:
         return [value for found, value in self.attributes if found == attribute]
 
     def has(self, attribute: int) -> bool:
-        for found, _ in self.attributes:
+        for found, _ in self.attributes:  # noqa: SIM110 - a plain loop: any() with a generator is slower here
             if found == attribute:
                 return True
         return False
