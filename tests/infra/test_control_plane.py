@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from conftest import Synthesized, principals, ref, statements
+from cdk_synth import Synthesized, principals, ref, statements
 from duomfa.config import load_settings
 from duomfa.control import addresses, directory, rotation
 from duomfa.infra.control_plane import FUNCTION_IMAGES_SOURCE, HANDLERS, LAMBDA_ENTRYPOINT

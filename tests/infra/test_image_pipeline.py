@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Synthesized, ref, statements
+from cdk_synth import Synthesized, ref, statements
 from duomfa.infra import first_image, image_pipeline
 from duomfa.infra.image_pipeline import NEW_IMAGE_HANDLER_SOURCE
 from duomfa.infra.inline_function import inline_source

@@ -2,8 +2,8 @@
 starts (or joins) a run of the image pipeline on Create, and whose is-complete handler reports done when that run
 succeeded — and fails the stack with the stage, action and reason when it did not.
 
-The original answered CloudFormation from an SNS-triggered Lambda that raced the pipeline (AWS-FACTS §7, bug 12);
-here the provider framework's waiter polls, so nothing has to arrive in order. The CDK app embeds this file as the
+The original answered CloudFormation from an SNS-triggered Lambda that raced the pipeline and could miss its
+message; here the provider framework's waiter polls, so nothing has to arrive in order. The CDK app embeds this file as the
 Lambdas' inline source (index.py): standard library and boto3 only, and nothing here logs a request's properties.
 """
 

@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from duomfa import radius
+from duomfa import radius, shared_secret
 from duomfa.control.addresses import healthy_addresses, running_tasks
 from duomfa.control.runtime import (
     env_int,
@@ -42,11 +42,8 @@ from duomfa.control.runtime import (
 from duomfa.radius.exchange import status_server
 from duomfa.radius_udp import exchange
 
-SECRET_LENGTH = 32
-# Directory Service takes letters, digits, punctuation and space (SharedSecret ^(\p{LD}|\p{Punct}| )+$). Left out:
-# space, quotes, backslash and backtick, which break shells, JSON hand-edits and config files; $ and ! (shell
-# expansion); % (INI interpolation); ; and # (INI comments); = and , (the original's key=value and list splitting).
-EXCLUDE_CHARACTERS = " \"'`\\$!%;#=,"
+SECRET_LENGTH = shared_secret.LENGTH
+EXCLUDE_CHARACTERS = shared_secret.EXCLUDED_CHARACTERS
 DIRECTORY_SECRET = re.compile(r"^[A-Za-z0-9" + re.escape(string.punctuation) + r" ]{8,512}$")
 
 Probe = Callable[[str, int, bytes], bool]

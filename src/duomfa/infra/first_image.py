@@ -4,8 +4,8 @@ is-complete waiter polls from a Step Functions state machine.
 
 The budget is CloudFormation's: a custom resource gets one hour. The waiter gives up after TOTAL_TIMEOUT, which is
 longer than the pipeline can take (the build's queue and run timeouts, plus the source stage), so a build that
-hangs fails the build first and the stack says why. The original's 480-minute build behind a one-hour wait could
-only end in a timeout (AWS-FACTS §7, bug 12).
+hangs fails the build first and the stack says why. (The original's 480-minute build behind a one-hour wait could
+only end in a timeout, with no reason given.)
 """
 
 from __future__ import annotations

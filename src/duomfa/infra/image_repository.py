@@ -1,6 +1,6 @@
 """The ECR repository the proxy image lives in: scanned on push, KMS-encrypted, images expired by age.
 
-The image pipeline (issue 5, part 2) builds into it and tags `latest`; the proxy service runs `latest`.
+The image pipeline builds into it and tags `latest`; the proxy service runs `latest`.
 """
 
 from __future__ import annotations

@@ -20,17 +20,14 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from duomfa import shared_secret
 from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
 from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
 
 DUO_KEYS_HANDLER_SOURCE = CONTROL_SOURCES / "duo_keys.py"
 
-# Directory Service accepts 8-512 letters, digits, punctuation and space. Of those we leave out the ones that break
-# something on the way: space (trimmed by consoles and forms), " and \ (JSON escaping, copy-paste into configs),
-# % (configparser interpolation in Duo's authproxy.cfg), ; and # (INI comments), = and : (INI key separators),
-# , (comma-separated lists), ' ` $ (shell quoting in scripts and heredocs). The rotation Lambda gets the same set.
-RADIUS_SECRET_EXCLUDED_CHARACTERS = " \"\\%;#=:,'`$"
-RADIUS_SECRET_LENGTH = 32
+RADIUS_SECRET_EXCLUDED_CHARACTERS = shared_secret.EXCLUDED_CHARACTERS  # the rotation draws from the same alphabet
+RADIUS_SECRET_LENGTH = shared_secret.LENGTH
 
 
 class ProxySecret(Construct):
