@@ -68,28 +68,24 @@ def boolean(raw: RawValue, key: str) -> bool:
     raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not true or false")
 
 
-def whole(low: int, high: int, *, zero_is_none: bool = False) -> Parser:
-    def parse(raw: RawValue, key: str) -> int | None:
-        try:
-            value = int(raw.value)
-        except ValueError:
-            raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not a whole number ({low}–{high})") from None
-        if not low <= value <= high:
-            raise ConfigError(f"{raw.origin}: {key} = {value} is out of range; allowed {low}–{high}")
-        return None if zero_is_none and value == 0 else value
-    return parse
-
-
-def number(low: float, high: float, *, zero_is_none: bool = False) -> Parser:
+def _bounded(convert: Callable[[str], float], what: str, low: float, high: float, zero_is_none: bool) -> Parser:
     def parse(raw: RawValue, key: str) -> float | None:
         try:
-            value = float(raw.value)
+            value = convert(raw.value)
         except ValueError:
-            raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not a number ({low:g}–{high:g})") from None
+            raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not {what} ({low:g}–{high:g})") from None
         if not low <= value <= high:
             raise ConfigError(f"{raw.origin}: {key} = {raw.value} is out of range; allowed {low:g}–{high:g}")
         return None if zero_is_none and value == 0 else value
     return parse
+
+
+def whole(low: int, high: int, *, zero_is_none: bool = False) -> Parser:
+    return _bounded(int, "a whole number", low, high, zero_is_none)
+
+
+def number(low: float, high: float, *, zero_is_none: bool = False) -> Parser:
+    return _bounded(float, "a number", low, high, zero_is_none)
 
 
 def choice(kind: type[enum.StrEnum]) -> Parser:

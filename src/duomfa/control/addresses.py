@@ -1,11 +1,6 @@
-"""Where the proxies are: the private addresses of the service's running, healthy tasks — and the address tracker
-Lambda, which writes them to the SSM parameter that the directory updater reads.
-
-The tracker runs on EventBridge's "ECS Service Action" SERVICE_STEADY_STATE (re-sent periodically, so duplicates are
-normal) and "ECS Deployment State Change" SERVICE_DEPLOYMENT_COMPLETED, for our service only. It never writes an
-empty list: a directory pointed at nothing locks every MFA user out. It writes only when the value changes, because
-every write is a Parameter Store event that runs the directory updater.
-"""
+"""Where the proxies are: the private addresses of the service's running, healthy tasks, and the address tracker
+Lambda that writes them to the SSM parameter the directory updater reads — never an empty list, and only when they
+change (docs/design.md, "The address tracker")."""
 
 from __future__ import annotations
 

@@ -1,30 +1,6 @@
-"""Directory updater: converges the directory's RADIUS settings on where the proxies are and on the current shared
-secret — a reconciler, not a link in an event chain.
-
-Each run (an EventBridge schedule, Parameter Store changes of the address parameter, ECS deployments, finishSecret;
-all only hints) computes the desired settings from the source of truth — the address parameter or the NLB's fixed
-addresses, the port, the AWSCURRENT secret and its version —, compares them with what the last run applied (the
-state parameter, which never holds the secret) and with DescribeDirectories, and calls EnableRadius or UpdateRadius
-only when they differ. A repeated event finds everything in sync and calls nothing. The directory is never pointed
-at an empty list or at the address parameter's seed value.
-
-Concurrency: the CDK wiring gives this function reserved concurrency 1, so two runs never interleave their updates
-(a second event waits in Lambda's async queue). A run that finds the directory `Creating` waits for it to settle and
-then applies — the update is never dropped. Every run is safe to repeat from the start.
-
-RadiusTimeout and RadiusRetries (RADIUS_TIMEOUT, RADIUS_RETRIES; limits 1–50 s and 0–10): Directory Service waits
-timeout × (retries + 1) in all, and supports no Access-Challenge, so a Duo push must be approved inside that wait.
-Default 30 s × 3 = 90 s. Thirty seconds lets almost every push be approved within the first attempt. A
-retransmission that reaches the same proxy joins the push in flight (one push; duomfa.proxy.dedup); one that goes to
-another proxy starts a second push — only for approvals slower than 30 s, and the user then still has a minute.
-Two retries mean a lost datagram or a task that just stopped costs one 30 s wait instead of a failed login. Fewer,
-longer attempts (50 s × 2) avoid more second pushes but make every failover wait 50 s.
-
-After Completed, the previous secret is retired: the secret is tagged `duomfa:retired-previous` =
-"AWSPREVIOUS version@(applied time + grace)", so the proxies stop accepting it only after the directory has used the
-new one for RETIRE_GRACE_SECONDS. On Failed, deadline or any exception, SNS gets what happened and what to check, and
-the exception is raised again so that Lambda records the failure.
-"""
+"""The directory updater: a reconciler that converges the directory's RADIUS settings on where the proxies are and on
+the current shared secret, calling EnableRadius or UpdateRadius only when they differ, and retiring the previous
+secret once the directory uses the new one (docs/design.md, "The directory updater")."""
 
 from __future__ import annotations
 

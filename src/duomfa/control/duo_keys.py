@@ -1,15 +1,6 @@
-"""CloudFormation custom resource that writes the Duo keys (ikey, skey, api_host) from the stack's parameters into
-the proxies' secret, leaving the RADIUS shared secret and its versions as they are.
-
-The secret is generated once with only radius_secret in it; a stack update that changes a Duo parameter updates
-this resource, which stores a new AWSCURRENT version with the same radius_secret and the new keys. The proxies read
-the secret every 30 s, so they use the new keys within a minute; the directory's shared secret never changes.
-(The original regenerated the whole secret, a new RADIUS secret included, and every login failed until the
-directory was given it.)
-
-Inline source (index.py), standard library and boto3 only. Nothing here logs the request or the secret; the response
-carries no data.
-"""
+"""CloudFormation custom resource that writes the Duo keys from the stack's parameters into the proxies' secret,
+leaving the RADIUS shared secret and its versions as they are (docs/design.md, "The Duo keys"). Inline source
+(index.py): standard library and boto3; nothing here logs the request or the secret."""
 
 from __future__ import annotations
 

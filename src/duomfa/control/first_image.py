@@ -1,11 +1,6 @@
-"""CloudFormation waits for the first proxy image: the handlers of a custom_resources.Provider whose on-event handler
-starts (or joins) a run of the image pipeline on Create, and whose is-complete handler reports done when that run
-succeeded — and fails the stack with the stage, action and reason when it did not.
-
-The original answered CloudFormation from an SNS-triggered Lambda that raced the pipeline and could miss its
-message; here the provider framework's waiter polls, so nothing has to arrive in order. The CDK app embeds this file as the
-Lambdas' inline source (index.py): standard library and boto3 only, and nothing here logs a request's properties.
-"""
+"""CloudFormation waits for the first proxy image: a Provider's on-event handler starts (or joins) a pipeline run on
+Create; its is-complete handler reports done when that run succeeded, or fails the stack with the stage, action and
+reason (docs/design.md, "The first image"). Inline source: standard library and boto3."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""Keeps the control-plane Lambdas on the image the proxies run: after each successful image build, each function's
-code is set to the repository's `latest` tag again.
-
-Lambda resolves an image tag to its digest when a function is created or its code is updated, and keeps that digest;
-the ECR lifecycle expires every image but the newest `latest` once it is older than ImageRetentionDays, and a
-function whose image is gone fails every invocation (the rotation, the address tracker, the directory updater).
-Invoked by the same EventBridge rule as duomfa.control.new_image (the pipeline's SUCCEEDED event). The CDK app embeds
-this file as the Lambda's inline source (standard library and boto3): it must not depend on the image it refreshes.
-"""
+"""Keeps the control-plane Lambdas on the image the proxies run: after each successful build, each function's code is
+set to the repository's `latest` tag again, before the image it pinned expires (docs/design.md, "Function images").
+Inline source (standard library and boto3): it must not depend on the image it refreshes."""
 
 from __future__ import annotations
 

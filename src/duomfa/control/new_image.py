@@ -1,10 +1,6 @@
 """When the image pipeline succeeds, the proxies move to the new image: exactly one forced deployment of the ECS
-service per successful run (the task definition names the `latest` tag; a new deployment resolves it again).
-
-Invoked by an EventBridge rule on the pipeline's "CodePipeline Pipeline Execution State Change" SUCCEEDED event.
-EventBridge may deliver an event twice, and the first run of a new stack succeeds before its service exists; both
-cases end in "skipped" here. Inline source: standard library and boto3.
-"""
+service per successful run, skipped when a later deployment already has it or the service does not exist yet.
+Inline source: standard library and boto3."""
 
 from __future__ import annotations
 

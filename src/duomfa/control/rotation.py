@@ -1,18 +1,6 @@
-"""Secrets Manager rotation of the RADIUS shared secret, with no failed login (ARCHITECTURE.md, "Secret rotation
-without a failed login"): the proxies accept the new secret before the directory is given it, and keep the old one
-until the directory updater retires it.
-
-The four steps, each checked like AWS's rotation template and safe to run again for the same ClientRequestToken:
-- createSecret: a new shared secret, stored as AWSPENDING (the current JSON with radius_secret replaced) — refused
-  while the directory still uses an older secret than AWSCURRENT (a second rotation would drop the one it uses);
-- setSecret: nothing to push — the proxies read every stage every 30 s; only if a newer image waits in ECR and no
-  deployment is under way, exactly one forced deployment (the original forced one after every step);
-- testSecret: every running, healthy proxy answers a Status-Server signed with the pending secret, or the rotation
-  fails and nothing is promoted;
-- finishSecret: AWSPENDING becomes AWSCURRENT, and the directory updater is started.
-
-This module needs `duomfa.radius` (standard library only) besides boto3: the Lambda asset ships both.
-"""
+"""Secrets Manager rotation of the RADIUS shared secret with no failed login: the proxies accept the new secret before
+the directory is given it, and keep the old one until the directory updater retires it. The four steps are each
+safe to run again for the same token (docs/design.md, "The rotation")."""
 
 from __future__ import annotations
 

@@ -1,15 +1,6 @@
-"""`duomfa drill rotation`: rotate the RADIUS shared secret on this machine while a Directory Service-like client
-logs users in through two proxies, and count what those users see.
-
-`ours`: the control plane's own rotation and directory-updater code (duomfa.control) against Secrets Manager in
-moto's server mode; the proxies read every version stage, so they accept the pending secret before the directory
-is given it and the previous one until the updater retires it. `seed`: the original solution's order — proxies
-replaced with only the new secret, the directory told later — to show its window of failed logins.
-
-Time is compressed: secrets are re-read every second instead of every 30, the directory applies an update in
-2 seconds, and the seed order's lag (minutes on AWS: a deployment, an ECS event, a Parameter Store event, then the
-directory update) is a few seconds.
-"""
+"""`duomfa drill rotation`: rotate the RADIUS shared secret on this machine while a Directory Service-like client logs
+users in through two proxies, and count what they see — with our order (`ours`) or the original's (`seed`), time
+compressed (docs/design.md, "The rotation drill")."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""What can go wrong talking to Duo, split by what the proxy may do about it.
-
-Only `DuoUnavailable` — Duo could not be reached at all — may let the proxy fail open, and only before Duo has
-asked for a second factor. `DuoBadResponse` is something answering that is not Duo, or not provably Duo (a wrong
-api_host, a captive portal, an intercepting web proxy, an answer cut short): it never lets anyone in. `DuoApiError`
-is Duo itself refusing the request; `DuoBusy` is this proxy having too many calls to Duo under way — a flood must
-never be a way to make it fail open.
-"""
+"""What can go wrong talking to Duo, split by what the proxy may do about it: only DuoUnavailable (Duo could not be
+reached at all) may let it fail open, and only before Duo asked for a factor; DuoBadResponse (not Duo, or not
+provably), DuoApiError (Duo refusing) and DuoBusy (this proxy overloaded) never do."""
 
 from __future__ import annotations
 

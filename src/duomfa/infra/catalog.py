@@ -1,12 +1,6 @@
-"""A small stack for catalog administrators: a Service Catalog portfolio with the Duo MFA deployment as its
-products (existing directory; optionally new VPC), each pointing at a template the administrator uploaded to S3.
-
-Why not servicecatalog.ProductStack: it synthesizes the product into a CDK file asset, so the catalog stack would
-need a bootstrapped asset bucket and `cdk deploy` to publish it, and `duomfa synth`'s templates would no longer
-deploy from the console. Here the product versions are the very templates `duomfa synth` writes, uploaded once
-(the console does that for templates over 51,200 bytes anyway); the catalog stack takes their URLs as parameters,
-synthesizes offline and deploys anywhere, bootstrapped or not.
-"""
+"""A small stack for catalog administrators: a Service Catalog portfolio whose products are the very templates
+`duomfa synth` writes, uploaded to S3 — so it synthesizes offline and deploys without a bootstrapped asset bucket
+(docs/design.md, "The Service Catalog stack")."""
 
 from __future__ import annotations
 

@@ -1,22 +1,6 @@
-"""The control plane's wiring: the rotation, address-tracker and directory-updater Lambdas, the triggers
-that run them, RADIUS off when the stack is deleted, and the alarms on all of it.
-
-    Secrets Manager schedule ─▶ rotation (in the VPC: Status-Server to every proxy) ─finishSecret─▶ updater
-    ECS steady state / deployment completed ─▶ address tracker ─▶ SSM address parameter
-    Parameter Store change, deployment completed, every 5 minutes ─▶ directory updater (reserved concurrency 1)
-        ─▶ ds:EnableRadius / UpdateRadius, the SSM state parameter, the secret's retirement tag, or SNS
-
-The handlers (duomfa.control.rotation, .addresses, .directory) need duomfa.radius and each other, which does not fit
-one inline file, and an S3 asset would need a CDK-bootstrapped bucket. So they run from the proxy's own image in
-the stack's ECR repository, through the Lambda runtime interface client (the `lambda` extra): the image exists only
-after the first pipeline run, so every image function waits for FirstImage. Lambda pins the image's
-digest when a function's code is set, and the repository expires old images, so after each successful build a small
-inline function (duomfa.control.function_images) sets their code to `latest` again.
-
-Deletion order matters: the DisableRadius custom resource depends on the ECS service (deleted before it), and the
-updater depends on the custom resource (deleted before it, with every trigger that names it), so nothing can point
-the directory at the proxies again once RADIUS is off.
-"""
+"""The control plane's wiring: the rotation, address-tracker and directory-updater Lambdas (run from the proxy's image),
+the triggers that run them, RADIUS off when the stack is deleted, and the alarms on all of it (docs/design.md,
+"The control plane's wiring")."""
 
 from __future__ import annotations
 
@@ -46,7 +30,7 @@ from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
 from duomfa.infra.inline_provider import inline_framework_code
 from duomfa.infra.load_balancer import RadiusLoadBalancer
-from duomfa.infra.nag import ROLE_POLICY_REASON
+from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
 from duomfa.infra.proxy_service import ProxyService
 
 # What each image function runs: `python -m awslambdaric MODULE.FUNCTION` (infra names control code by path only;
@@ -341,14 +325,8 @@ class ControlPlane(Construct):
                                                                  "at a time; a reserved limit would only turn a "
                                                                  "retried step into a throttled, failed rotation"},
         ])
-        NagSuppressions.add_resource_suppressions(disable_function, [
-            {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it only calls the Directory Service API"},
-            {"id": "NIST.800.53.R5-LambdaDLQ", "reason": "invoked synchronously by the provider framework, which "
-                                                         "answers CloudFormation on failure"},
-            {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "runs once per stack operation; reserving "
-                                                                 "concurrency fails in accounts with the minimum "
-                                                                 "quota"},
-        ])
+        NagSuppressions.add_resource_suppressions(disable_function, custom_resource_function_reasons(
+            "it only calls the Directory Service API", invoked_by="the provider framework"))
         for function in (tracker, updater):
             NagSuppressions.add_resource_suppressions(function, [
                 {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it calls only AWS APIs (ECS, SSM, Secrets "
@@ -439,14 +417,9 @@ class ControlPlane(Construct):
             {"id": "AwsSolutions-IAM5", "reason": "CDK's invoke grant names the one handler function with ':*' "
                                                   "(its versions and aliases) and nothing else"},
         ], apply_to_children=True)
-        NagSuppressions.add_resource_suppressions(provider.node.find_child("framework-onEvent"), [
-            {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it only invokes the handler function"},
-            {"id": "NIST.800.53.R5-LambdaDLQ", "reason": "invoked synchronously by CloudFormation, which it always "
-                                                         "answers"},
-            {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "runs once per stack operation; reserving "
-                                                                 "concurrency fails in accounts with the minimum "
-                                                                 "quota"},
-        ])
+        framework = provider.node.find_child("framework-onEvent")
+        NagSuppressions.add_resource_suppressions(
+            framework, custom_resource_function_reasons("it only invokes the handler function"))
         return CustomResource(self, "DisableRadiusOnDelete", service_token=provider.service_token,
                               resource_type="Custom::DisableRadiusOnDelete",
                               properties={"DirectoryId": directory_id})

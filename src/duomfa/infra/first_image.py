@@ -1,12 +1,5 @@
 """The proxies start only once their image exists: a custom resource that runs the image pipeline on Create and
-reports done when that run succeeded (handlers: duomfa.control.first_image), on custom_resources.Provider, whose
-is-complete waiter polls from a Step Functions state machine.
-
-The budget is CloudFormation's: a custom resource gets one hour. The waiter gives up after TOTAL_TIMEOUT, which is
-longer than the pipeline can take (the build's queue and run timeouts, plus the source stage), so a build that
-hangs fails the build first and the stack says why. (The original's 480-minute build behind a one-hour wait could
-only end in a timeout, with no reason given.)
-"""
+reports done when that run succeeded, within CloudFormation's one-hour budget (docs/design.md, "The first image")."""
 
 from __future__ import annotations
 

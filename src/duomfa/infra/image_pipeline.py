@@ -1,18 +1,6 @@
-"""The weekly image pipeline: source (a GitHub repository through CodeConnections, or CodeCommit, chosen by the
-ImageSource parameter) → CodeBuild (the repository's buildspec.yml: build, push :scan, gate on the ECR scan, tag
-:latest and :YYYYMMDD-commit) on an EventBridge schedule; a notice to the admins' topic when a run fails; and one
-new deployment of the proxies after each successful run.
-
-How the proxies move to a new image — an EventBridge rule on the pipeline's SUCCEEDED event invoking a small Lambda
-(duomfa.control.new_image) that forces one new deployment — rather than an ECS deploy action in the pipeline:
-- no dependency cycle: the service is created only after the first image exists (FirstImage waits for this
-  pipeline), so the pipeline cannot name the service; the rule and the Lambda are created after it;
-- the service keeps CloudFormation's task definition (image tag `latest`, resolved again by each deployment); a
-  deploy action would register task definitions CloudFormation does not know and revert on the next stack update;
-- one deployment per successful run, skipped when a deployment started after the run already has the image
-  (the original forced a deployment after every rotation step and none after a build).
-The buildspec still writes imagedefinitions.json; the pipeline keeps it as the run's output artifact.
-"""
+"""The weekly image pipeline: source (GitHub through CodeConnections, or CodeCommit) → CodeBuild (build, scan gate,
+tag) on a schedule; a notice when a run fails; one new deployment of the proxies after each successful run
+(docs/design.md, "The image pipeline")."""
 
 from __future__ import annotations
 

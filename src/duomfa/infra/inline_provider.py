@@ -1,11 +1,5 @@
-"""custom_resources.Provider without an asset: its three framework Lambdas get their code inline.
-
-The provider framework ships its Node.js runtime (five small CommonJS files in aws-cdk-lib) as a file asset, and an
-asset needs a CDK-bootstrapped bucket. Our templates must deploy from the console into an account that was never
-bootstrapped, so `inline_framework_code` takes those files from the installed aws-cdk-lib — the same version that
-synthesizes the rest of the provider, so the code always matches the state machine and environment it expects — joins
-them into one file with a tiny module table, and puts it in each framework function as `ZipFile` (index.js).
-"""
+"""custom_resources.Provider without an asset: its framework Lambdas get their Node.js code inline, taken from the
+installed aws-cdk-lib, so the templates deploy into accounts that were never CDK-bootstrapped."""
 
 from __future__ import annotations
 

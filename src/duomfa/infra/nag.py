@@ -6,13 +6,18 @@ ROLE_POLICY_REASON = ("CDK's grant policy, owned by this one role and naming onl
                       "customer-managed policies instead are listed as remaining work")
 
 
-def custom_resource_function_reasons(outside_vpc: str) -> list[dict[str, str]]:
-    """The NIST Lambda rules a CloudFormation custom-resource function does not need, with why."""
+ONCE_PER_STACK_OPERATION = ("runs once per stack operation; reserving concurrency fails in accounts with the "
+                            "minimum concurrency quota")
+
+
+def custom_resource_function_reasons(outside_vpc: str, *, invoked_by: str = "CloudFormation") -> list[dict[str, str]]:
+    """The NIST Lambda rules a CloudFormation custom-resource function does not need, with why. `invoked_by`: who
+    calls it synchronously and answers CloudFormation on failure (CloudFormation itself, or the provider
+    framework)."""
     return [
         {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": outside_vpc},
-        {"id": "NIST.800.53.R5-LambdaDLQ", "reason": "invoked by CloudFormation, which is always answered "
-                                                     "(failures included); a dead-letter queue would stay empty"},
-        {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "runs once per stack operation; reserving "
-                                                             "concurrency fails in accounts with the minimum "
-                                                             "concurrency quota"},
+        {"id": "NIST.800.53.R5-LambdaDLQ", "reason": f"invoked synchronously by {invoked_by}, which always answers "
+                                                     "CloudFormation (failures included); a dead-letter queue "
+                                                     "would stay empty"},
+        {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": ONCE_PER_STACK_OPERATION},
     ]

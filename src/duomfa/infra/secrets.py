@@ -1,15 +1,6 @@
-"""The Secrets Manager secret the proxies read: a generated RADIUS shared secret, and the Duo keys from the
-parameters.
-
-Its JSON is what duomfa.proxy.secrets_source reads: {"ikey", "skey", "api_host", "radius_secret"}; the proxies
-read every version stage, and the secret's `duomfa:retired-previous` tag (set by the control plane) with
-GetSecretValue and DescribeSecret.
-
-The secret is generated once from a fixed template holding only radius_secret, so no parameter change ever makes
-CloudFormation generate it again (that would be a new RADIUS secret outside any rotation, and every login would
-fail until the directory had it). The Duo keys reach it through the DuoKeys custom resource
-(duomfa.control.duo_keys), which merges them into the AWSCURRENT JSON on Create and on each Update.
-"""
+"""The Secrets Manager secret the proxies read: a RADIUS shared secret generated once from a fixed template (so no
+parameter change regenerates it), and the Duo keys merged in by the DuoKeys custom resource (docs/design.md,
+"The Duo keys")."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Retransmissions: a copy of a request still in flight joins it (one Duo call, one push); a copy that arrives
-after the answer gets the same reply again, for a while. Directory Service retries, and a user must never get
-two pushes for one login.
-
-A retransmission is the same bytes from the same address and port: RFC 2865 has the client keep the Identifier and
-Request Authenticator when it resends.
-"""
+"""Retransmissions: a copy of a request still in flight joins it (one Duo call, one push); a copy that arrives after
+the answer gets the same reply again, for a while. A copy is the same bytes from the same address and port (RFC 2865:
+a client resending keeps the Identifier and Request Authenticator)."""
 
 from __future__ import annotations
 

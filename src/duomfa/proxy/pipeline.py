@@ -1,13 +1,6 @@
-"""How one RADIUS datagram is decided, step by step: client, packet, secret, Message-Authenticator policy,
-retransmission, then the duo_only flow (exempt users, push guard, preauth, auth, failmode).
-
-`receive` is synchronous and answers at once whatever needs no Duo call (the hot path: Status-Server, exempt
-users, refusals); what needs Duo comes back as `Pending`, a coroutine for the transport to run.
-
-When Duo fails, the rule is (docs/proxy.md has the whole table): only before Duo asked for a second factor, and
-only when Duo could not be reached at all, may failmode `safe` let the user in. Once preauth has answered "auth",
-any failure rejects; an answer that is not Duo's, or a certificate that does not verify, rejects at every step.
-"""
+"""How one RADIUS datagram is decided: client, packet, secret, Message-Authenticator policy, retransmission, then the
+duo_only flow. `receive` answers at once whatever needs no Duo call and hands back a Pending reply for the rest.
+Only preauth finding Duo unreachable may fail open (docs/proxy.md, "When Duo fails")."""
 
 from __future__ import annotations
 

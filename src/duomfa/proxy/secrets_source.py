@@ -1,16 +1,6 @@
-"""Where the Duo keys and RADIUS shared secrets come from: the configuration itself, a JSON file, or AWS Secrets
-Manager — read again every few seconds, every stage at once (AWSCURRENT, AWSPENDING, AWSPREVIOUS), so a rotation
-reaches the proxy without a restart.
-
-A secret's JSON: {"ikey", "skey", "api_host", "radius_secret", "radius_clients": [address | CIDR | range, …]}.
-All keys are optional except radius_secret; Duo keys come from AWSCURRENT. A file holds either one such object
-(the current version) or {"AWSCURRENT": {…}, "AWSPENDING": {…}, "AWSPREVIOUS": {…}, "retired": "ID@TIME"}.
-
-The previous secret stays valid until the control plane retires it — once the directory uses the new one — with
-the secret's tag `duomfa:retired-previous` = "VERSION_ID@UNIX_TIME". A tag, because secret versions are immutable:
-writing the date into the current version would make a new version and push the old secret out of AWSPREVIOUS.
-The tag names the version it retires, so a tag left from an earlier rotation never retires a newer secret.
-"""
+"""Where the Duo keys and RADIUS shared secrets come from — the configuration, a JSON file, or AWS Secrets Manager —
+read again every few seconds, every stage at once, so a rotation reaches the proxy without a restart; the previous
+secret is dropped once the control plane's tag retires it (docs/proxy.md, "Secrets sources and rotation")."""
 
 from __future__ import annotations
 
