@@ -136,7 +136,7 @@ def test_create_secret_refuses_a_current_secret_that_is_not_json(aws):
     arn = client("secretsmanager").create_secret(Name="plain", SecretString="not json")["ARN"]
     enable_rotation(arn)
     begin_rotation(arn, TOKEN)
-    with pytest.raises(RotationError, match="not JSON"):
+    with pytest.raises(RotationError, match="not a JSON object"):
         create_secret(sm(), arn, TOKEN)
 
 

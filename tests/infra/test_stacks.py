@@ -7,7 +7,7 @@ import re
 import string
 
 from cdk_synth import Synthesized, principals, ref, statements
-from duomfa import shared_secret
+from duomfa import secret_document
 from duomfa.config import load_settings
 from duomfa.infra.directory import LOOKUP_HANDLER_SOURCE
 from duomfa.infra.inline_function import inline_source
@@ -126,8 +126,8 @@ def test_secret_generates_only_the_shared_secret_from_a_fixed_template(variant):
     generate = variant.only("AWS::SecretsManager::Secret")["Properties"]["GenerateSecretString"]
     assert generate["GenerateStringKey"] == "radius_secret"
     assert 8 <= generate["PasswordLength"] <= 512
-    assert generate["ExcludeCharacters"] == RADIUS_SECRET_EXCLUDED_CHARACTERS == shared_secret.EXCLUDED_CHARACTERS
-    assert generate["PasswordLength"] == shared_secret.LENGTH
+    assert generate["ExcludeCharacters"] == RADIUS_SECRET_EXCLUDED_CHARACTERS == secret_document.EXCLUDED_CHARACTERS
+    assert generate["PasswordLength"] == secret_document.SHARED_SECRET_LENGTH
     # no parameter in the template: a changed Duo key can never make CloudFormation generate a new RADIUS secret
     assert generate["SecretStringTemplate"] == "{}"
 
@@ -136,7 +136,7 @@ def test_shared_secret_alphabet_is_one_directory_service_accepts_and_ini_cannot_
     alphabet = set(string.ascii_letters + string.digits + string.punctuation) - set(RADIUS_SECRET_EXCLUDED_CHARACTERS)
     directory_service = re.compile(r"^[\w!-/:-@\[-`{-~ ]+$", re.ASCII)  # letters, digits, punctuation, space
     assert directory_service.fullmatch("".join(sorted(alphabet)))
-    assert not alphabet & set(" \"\\%;#=:,'`$!")
+    assert not alphabet & set(" \"\\%;#=:,'`$!-")
     assert len(alphabet) >= 70  # still plenty of entropy per character
 
 

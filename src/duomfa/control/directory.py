@@ -5,7 +5,6 @@ secret once the directory uses the new one (docs/design.md, "The directory updat
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import ipaddress
 import json
 import os
@@ -28,8 +27,16 @@ from duomfa.control.runtime import (
     seconds_left,
     version_with,
 )
+from duomfa.secret_document import (
+    CURRENT,
+    RADIUS_CLIENTS,
+    RADIUS_SECRET,
+    RETIRED_TAG,
+    read_document,
+    retired_tag_value,
+    secret_digest,
+)
 
-RETIRED_TAG = "duomfa:retired-previous"  # read by the proxies: duomfa.proxy.secrets_source.RETIRED_TAG
 DISPLAY_LABEL = "duomfa"
 AUTHENTICATION_PROTOCOL = "PAP"  # what Duo's RADIUS expects; the proxy reads the factor from User-Password
 FIRST_POLL_SECONDS = 5.0
@@ -126,10 +133,6 @@ class Applied:
             bool(self.secret_sha256) and self.secret_sha256 == secret_digest(desired.shared_secret))
 
 
-def secret_digest(shared_secret: str) -> str:
-    return hashlib.sha256(shared_secret.encode("utf-8")).hexdigest()
-
-
 @dataclass
 class Findings:
     """What this run has found so far; the failure notice reports it."""
@@ -164,12 +167,12 @@ def desired_settings(ssm: Any, secretsmanager: Any, settings: UpdaterSettings) -
             log("directory_updater", level="WARNING", found=f"{settings.address_parameter} holds no address list "
                 "(seed value, empty or invalid)", did="nothing: the directory is never pointed at nothing or at a seed")
             return None
-    answer = secretsmanager.get_secret_value(SecretId=settings.secret_arn, VersionStage="AWSCURRENT")
-    try:
-        shared_secret = json.loads(answer.get("SecretString") or "")["radius_secret"]
-    except (ValueError, KeyError, TypeError):
-        raise ValueError("the AWSCURRENT secret is not a JSON object with a radius_secret") from None
-    if not isinstance(shared_secret, str) or not 8 <= len(shared_secret) <= 512:
+    answer = secretsmanager.get_secret_value(SecretId=settings.secret_arn, VersionStage=CURRENT)
+    document = read_document(answer.get("SecretString"))
+    if document is None:
+        raise ValueError(f"the {CURRENT} secret is not a JSON object with a {RADIUS_SECRET}")
+    shared_secret = document[RADIUS_SECRET]
+    if not 8 <= len(shared_secret) <= 512:
         raise ValueError("the AWSCURRENT radius_secret is not 8–512 characters, as Directory Service requires")
     unique = sorted(set(servers), key=lambda s: (not _is_ipv4(s), ipaddress.ip_address(s) if _is_ipv4(s) else s))
     return Desired(servers=tuple(unique), port=settings.port, timeout=settings.timeout, retries=settings.retries,
@@ -221,7 +224,7 @@ def follow_domain_controllers(secretsmanager: Any, secret_arn: str, addresses: l
     if not addresses:
         return "unknown"
     try:
-        outcome = merge_into_current(secretsmanager, secret_arn, {"radius_clients": addresses})
+        outcome = merge_into_current(secretsmanager, secret_arn, {RADIUS_CLIENTS: addresses})
     except DuoKeysError as exc:  # a rotation is in progress: the next run does it
         log("directory_updater", step="follow domain controllers", found=str(exc), did="nothing this time")
         return "deferred"
@@ -288,7 +291,7 @@ def retire_previous(secretsmanager: Any, secret_arn: str, applied_version: str, 
     elif existing.rpartition("@")[0] == previous:
         found, did, outcome = f"AWSPREVIOUS {previous} already tagged {existing}", "nothing", "kept"
     else:
-        value = f"{previous}@{int(retire_at)}"
+        value = retired_tag_value(previous, retire_at)
         secretsmanager.tag_resource(SecretId=secret_arn, Tags=[{"Key": RETIRED_TAG, "Value": value}])
         found = f"AWSPREVIOUS {previous}, tag was {existing or 'absent'}"
         did, outcome = f"tagged {RETIRED_TAG}={value}", "tagged"

@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 from duomfa.control.inline_support import error_code, log, send_response, version_with
+from duomfa.secret_document import API_HOST, IKEY, RADIUS_SECRET, SKEY
 
 # resource property -> the secret's JSON field (what duomfa.proxy.secrets_source reads)
-DUO_FIELDS = {"IntegrationKey": "ikey", "SecretKey": "skey", "ApiHost": "api_host"}
+DUO_FIELDS = {"IntegrationKey": IKEY, "SecretKey": SKEY, "ApiHost": API_HOST}
 
 
 class DuoKeysError(Exception):
@@ -42,8 +43,8 @@ def merge_into_current(secretsmanager: Any, secret_id: str, fields: dict[str, An
         document = json.loads(secretsmanager.get_secret_value(SecretId=secret_id, VersionId=current)["SecretString"])
     except (KeyError, ValueError):
         raise DuoKeysError(f"the AWSCURRENT value of secret {secret_id} is not JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("radius_secret"), str):
-        raise DuoKeysError(f"the AWSCURRENT value of secret {secret_id} has no radius_secret")
+    if not isinstance(document, dict) or not isinstance(document.get(RADIUS_SECRET), str):
+        raise DuoKeysError(f"the AWSCURRENT value of secret {secret_id} has no {RADIUS_SECRET}")
     if all(document.get(field) == value for field, value in fields.items()):
         return "unchanged"  # no new version: nothing for the proxies to re-read, the history stays as it is
     secretsmanager.put_secret_value(SecretId=secret_id, SecretString=json.dumps({**document, **fields}),

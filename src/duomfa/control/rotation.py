@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from duomfa import radius, shared_secret
+from duomfa import radius, secret_document
 from duomfa.control.addresses import healthy_addresses, running_tasks
 from duomfa.control.runtime import (
     env_int,
@@ -30,8 +30,8 @@ from duomfa.control.runtime import (
 from duomfa.radius.exchange import status_server
 from duomfa.radius_udp import exchange
 
-SECRET_LENGTH = shared_secret.LENGTH
-EXCLUDE_CHARACTERS = shared_secret.EXCLUDED_CHARACTERS
+SECRET_LENGTH = secret_document.SHARED_SECRET_LENGTH
+EXCLUDE_CHARACTERS = secret_document.EXCLUDED_CHARACTERS
 DIRECTORY_SECRET = re.compile(r"^[A-Za-z0-9" + re.escape(string.punctuation) + r" ]{8,512}$")
 
 Probe = Callable[[str, int, bytes], bool]
@@ -86,12 +86,9 @@ def check_version(secretsmanager: Any, secret_id: str, token: str, step: str) ->
 
 
 def _secret_document(answer: Mapping[str, Any], what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(answer.get("SecretString") or "")
-    except ValueError:
-        raise RotationError(f"the {what} secret is not JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("radius_secret"), str):
-        raise RotationError(f"the {what} secret is not a JSON object with a radius_secret string")
+    document = secret_document.read_document(answer.get("SecretString"))
+    if document is None:
+        raise RotationError(f"the {what} secret is not a JSON object with a {secret_document.RADIUS_SECRET} string")
     return document
 
 
@@ -135,7 +132,8 @@ def create_secret(secretsmanager: Any, secret_id: str, token: str, *, ssm: Any =
         return "kept"
     if state_parameter:
         check_directory_caught_up(ssm, state_parameter, current["VersionId"])
-    pending = {**document, "radius_secret": new_shared_secret(secretsmanager)}  # Duo keys and clients carry over
+    # Duo keys and clients carry over
+    pending = {**document, secret_document.RADIUS_SECRET: new_shared_secret(secretsmanager)}
     secretsmanager.put_secret_value(SecretId=secret_id, ClientRequestToken=token, SecretString=json.dumps(pending),
                                     VersionStages=["AWSPENDING"])
     log("rotation", step="createSecret", version=token, current_version=current.get("VersionId"),
@@ -216,7 +214,7 @@ def verify_secret(secretsmanager: Any, ecs: Any, secret_id: str, token: str, *, 
     deadline. Returns the addresses that answered."""
     pending = _secret_document(
         secretsmanager.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage="AWSPENDING"), "AWSPENDING")
-    shared_secret = pending["radius_secret"].encode("utf-8")
+    shared_secret = pending[secret_document.RADIUS_SECRET].encode("utf-8")
     deadline = clock() + deadline_seconds
     answered: set[str] = set()
     while True:

@@ -4,9 +4,7 @@ security groups, with clients made once and passed in (tests pass moto or Stubbe
 from __future__ import annotations
 
 import datetime
-import hashlib
 import ipaddress
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from typing import Any
 
 from duomfa.control.inline_support import error_code
 from duomfa.doctor.checks import FAIL, OK, WARN, Check
+from duomfa.secret_document import RADIUS_SECRET, read_document, secret_digest
 
 # --- AWS: one stack's outputs, then the service, the directory, the secret, the alarms, the security groups --------
 
@@ -262,10 +261,10 @@ def _shared_secret_digest(secretsmanager: Any, secret_arn: str, version: str | N
         return None
     try:
         answer = secretsmanager.get_secret_value(SecretId=secret_arn, VersionId=version)
-        shared_secret = json.loads(answer.get("SecretString") or "")["radius_secret"]
-    except (secretsmanager.exceptions.ResourceNotFoundException, ValueError, KeyError, TypeError):
+    except secretsmanager.exceptions.ResourceNotFoundException:
         return None
-    return hashlib.sha256(str(shared_secret).encode("utf-8")).hexdigest()
+    document = read_document(answer.get("SecretString"))
+    return secret_digest(document[RADIUS_SECRET]) if document is not None else None
 
 
 def check_updater_state(ssm: Any, secretsmanager: Any, parameter: str, secret_arn: str) -> Check:

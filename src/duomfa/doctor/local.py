@@ -28,6 +28,7 @@ from duomfa.proxy.secrets_source import SecretsSourceError, SourceState, build_c
 from duomfa.proxy.secrets_source import resolve_duo_keys as duo_keys  # the proxy's own rule: the secret's keys win
 from duomfa.radius.exchange import status_server
 from duomfa.radius_udp import exchange
+from duomfa.secret_document import RADIUS_SECRET
 
 # --- local: the configuration, the port, the secrets, Duo, a running proxy ---------------------------------------
 
@@ -99,7 +100,7 @@ async def check_secrets(settings: ProxySettings) -> tuple[Check, SourceState | N
     if len(clients) == 0:
         return Check("secrets", FAIL, f"{detail}; no RADIUS client has a shared secret, so the proxy answers nobody",
                      "add radius_ip_N with radius_secret_N, or radius_clients with a secrets source that holds a "
-                     "radius_secret"), state
+                     f"{RADIUS_SECRET}"), state
     return Check("secrets", OK, f"{detail}; {len(clients)} client address block(s) in all"), state
 
 

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from duomfa.drill.directory_client import DirectoryRadiusClient, steady_logins
 from duomfa.drill.local_aws import REGION, LocalDirectory, LocalService, begin_rotation, enable_rotation
+from duomfa.secret_document import API_HOST, IKEY, RADIUS_SECRET, SKEY
 
 PROXY_ADDRESSES = ["127.0.0.2", "127.0.0.3"]  # two "tasks": the whole 127/8 is loopback on Linux
 CLIENT_ADDRESS = "127.0.0.1"  # the "domain controller"
@@ -162,7 +163,7 @@ async def run_rotation_drill(auths: int, order: str, workdir: Path, progress: Te
         admin.close()
         api_host = mfa.api_host
         initial = secrets.token_urlsafe(24)
-        document = {"ikey": app["ikey"], "skey": app["skey"], "api_host": api_host, "radius_secret": initial}
+        document = {IKEY: app["ikey"], SKEY: app["skey"], API_HOST: api_host, RADIUS_SECRET: initial}
         port = _free_udp_port(PROXY_ADDRESSES)
         if order == "ours":
             secretsmanager = aws("secretsmanager")
@@ -276,7 +277,7 @@ async def _rotate_ours(aws: Any, arn: str, client: DirectoryRadiusClient, loop: 
 
 async def _rotate_seed(secret_file: Path, document: dict[str, Any], client: DirectoryRadiusClient, say: Any) -> None:
     new = secrets.token_urlsafe(24)
-    secret_file.write_text(json.dumps({**document, "radius_secret": new}))
+    secret_file.write_text(json.dumps({**document, RADIUS_SECRET: new}))
     say("the original's order: proxies replaced, holding only the new secret")
     await asyncio.sleep(SEED_LAG_SECONDS)
     client.set_secret(new.encode())

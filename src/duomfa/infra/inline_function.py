@@ -17,22 +17,29 @@ from constructs import Construct
 from duomfa.infra.escape_hatch import cfn_resource
 
 CONTROL_SOURCES = Path(__file__).resolve().parent.parent / "control"  # referred to by path, never imported
-SUPPORT_SOURCE = CONTROL_SOURCES / "inline_support.py"
-SUPPORT_IMPORT = re.compile(r"^from duomfa\.control\.inline_support import [\w, ]+\n", re.MULTILINE)
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14  # the handlers need only 3.9+; cdk-nag wants the newest
+PACKAGE = CONTROL_SOURCES.parent
+# the standard-library modules an inline handler may import: their code is copied in place of the import at synth
+INLINABLE = {"duomfa.control.inline_support": CONTROL_SOURCES / "inline_support.py",
+             "duomfa.secret_document": PACKAGE / "secret_document.py"}
+INLINABLE_IMPORT = re.compile(r"^from (duomfa[\w.]*) import [\w, ()]+\n", re.MULTILINE)
 FUTURE_IMPORT = "from __future__ import annotations\n"
 
 
 def inline_source(source: Path) -> str:
-    """A control-plane file as one self-contained index.py: its import of duomfa.control.inline_support replaced by
-    that module's code, so the two stay one writer of the log line and the CloudFormation response."""
-    text = source.read_text(encoding="utf-8")
-    if not SUPPORT_IMPORT.search(text):
-        return text
-    support = SUPPORT_SOURCE.read_text(encoding="utf-8")
-    body = support[support.index(FUTURE_IMPORT) + len(FUTURE_IMPORT):]  # after its docstring and future import
-    return SUPPORT_IMPORT.sub(lambda _: f"# --- duomfa.control.inline_support, copied at synth ---{body}"
-                              "# --- end of duomfa.control.inline_support ---\n", text, count=1)
-LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14  # the handlers need only 3.9+; cdk-nag wants the newest
+    """A control-plane file as one self-contained index.py: each import of an INLINABLE module replaced by that
+    module's code, so the inline handlers share one writer of the log line, the CloudFormation response and the
+    secret's contract with the rest of duomfa."""
+
+    def copied(match: re.Match[str]) -> str:
+        module = match.group(1)
+        if module not in INLINABLE:
+            raise ValueError(f"{source.name} imports {module}, which cannot be inlined")
+        text = INLINABLE[module].read_text(encoding="utf-8")
+        body = text[text.index(FUTURE_IMPORT) + len(FUTURE_IMPORT):]  # after its docstring and future import
+        return f"# --- {module}, copied at synth ---{body}# --- end of {module} ---\n"
+
+    return INLINABLE_IMPORT.sub(copied, source.read_text(encoding="utf-8"))
 
 
 def inline_function(scope: Construct, function_id: str, *, source: Path, description: str, role_description: str,

@@ -11,14 +11,14 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from duomfa import shared_secret
+from duomfa import secret_document
 from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
 from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
 
 DUO_KEYS_HANDLER_SOURCE = CONTROL_SOURCES / "duo_keys.py"
 
-RADIUS_SECRET_EXCLUDED_CHARACTERS = shared_secret.EXCLUDED_CHARACTERS  # the rotation draws from the same alphabet
-RADIUS_SECRET_LENGTH = shared_secret.LENGTH
+RADIUS_SECRET_EXCLUDED_CHARACTERS = secret_document.EXCLUDED_CHARACTERS  # the rotation draws from the same alphabet
+RADIUS_SECRET_LENGTH = secret_document.SHARED_SECRET_LENGTH
 
 
 class ProxySecret(Construct):
@@ -35,7 +35,7 @@ class ProxySecret(Construct):
             self, "Secret", description="Duo MFA: Duo keys and the RADIUS shared secret of the proxies",
             encryption_key=key, removal_policy=RemovalPolicy.DESTROY,
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template="{}", generate_string_key="radius_secret",
+                secret_string_template="{}", generate_string_key=secret_document.RADIUS_SECRET,
                 password_length=RADIUS_SECRET_LENGTH, exclude_characters=RADIUS_SECRET_EXCLUDED_CHARACTERS,
                 include_space=False, require_each_included_type=True))
         # rotated by the control plane (duomfa.infra.control_plane: its RotationSchedule)

@@ -16,20 +16,16 @@ from duomfa.config import IpNetwork, ProxySettings, Secret, parse_networks, show
 from duomfa.control.inline_support import error_code
 from duomfa.duo.keys import DuoKeys, duo_keys
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
-
-STAGES = ("AWSCURRENT", "AWSPENDING", "AWSPREVIOUS")
-RETIRED_TAG = "duomfa:retired-previous"
-
-
-def parse_retired(value: str | None) -> tuple[str, float] | None:
-    """"VERSION_ID@UNIX_TIME" → (version id, time after which that version is no longer accepted)."""
-    if not value or "@" not in value:
-        return None
-    version_id, _, when = value.rpartition("@")
-    try:
-        return version_id, float(when)
-    except ValueError:
-        return None
+from duomfa.secret_document import (
+    API_HOST,
+    IKEY,
+    RADIUS_CLIENTS,
+    RADIUS_SECRET,
+    RETIRED_TAG,
+    SKEY,
+    STAGES,
+    parse_retired,
+)
 
 
 class SecretsSourceError(Exception):
@@ -57,10 +53,10 @@ class SourceState:
 def _stage_document(stage: str, version_id: str, document: Any) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise SecretsSourceError(f"the {stage} secret is not a JSON object", version_id)
-    secret = document.get("radius_secret")
+    secret = document.get(RADIUS_SECRET)
     if not isinstance(secret, str) or not secret:
         raise SecretsSourceError(f"the {stage} secret has no radius_secret string", version_id)
-    for name in ("ikey", "skey", "api_host"):
+    for name in (IKEY, SKEY, API_HOST):
         if document.get(name) is not None and not isinstance(document[name], str):
             raise SecretsSourceError(f"the {stage} secret's {name} is a {type(document[name]).__name__}, not a "
                                      "string", version_id)
@@ -84,14 +80,14 @@ def state_from_stages(stages: Mapping[str, tuple[str, Any]], retired: tuple[str,
         document = _stage_document(stage, version_id, document)
         if stage == "AWSPREVIOUS" and retired is not None and retired[0] == version_id and retired[1] <= now:
             continue  # the control plane retired it: the directory has used the current secret long enough
-        secret = document["radius_secret"]
+        secret = document[RADIUS_SECRET]
         if secret in seen:
             continue  # AWSPENDING may still sit on the current version right after finishSecret
         seen.add(secret)
         label = stage if version_id in ("", stage) else f"{stage}:{version_id[:8]}"
         versions.append(SecretVersion(label, secret.encode("utf-8")))
     clients: list[IpNetwork] = []
-    listed = current.get("radius_clients") or []
+    listed = current.get(RADIUS_CLIENTS) or []
     if not isinstance(listed, list):  # a string would be read character by character
         raise SecretsSourceError(f"radius_clients is a {type(listed).__name__}, not a list of addresses", current_id)
     for item in listed:
@@ -102,12 +98,12 @@ def state_from_stages(stages: Mapping[str, tuple[str, Any]], retired: tuple[str,
         except ValueError:
             raise SecretsSourceError(f"radius_clients entry {shown_address(str(item))} is not an address, CIDR "
                                      "block or range", current_id) from None
-    skey = current.get("skey")
-    fingerprint = json.dumps([[v.label for v in versions], [str(n) for n in clients], current.get("ikey"),
-                              current.get("api_host"), sorted(s for s in seen), skey], sort_keys=True)
+    skey = current.get(SKEY)
+    fingerprint = json.dumps([[v.label for v in versions], [str(n) for n in clients], current.get(IKEY),
+                              current.get(API_HOST), sorted(s for s in seen), skey], sort_keys=True)
     return SourceState(
-        ikey=current.get("ikey"), skey=Secret(skey) if isinstance(skey, str) else None,
-        api_host=current.get("api_host"),
+        ikey=current.get(IKEY), skey=Secret(skey) if isinstance(skey, str) else None,
+        api_host=current.get(API_HOST),
         versions=tuple(versions), clients=tuple(clients), fingerprint=str(hash(fingerprint)),
         version=current_id or "AWSCURRENT",
     )
@@ -201,7 +197,7 @@ def build_client_table(settings: ProxySettings, state: SourceState | None) -> Cl
     shared = state.versions if state is not None else ()
     for client in settings.clients:
         if client.secret is not None:
-            versions: tuple[SecretVersion, ...] = (SecretVersion(client.name.replace("radius_ip", "radius_secret"),
+            versions: tuple[SecretVersion, ...] = (SecretVersion(client.name.replace("radius_ip_", "radius_secret_"),
                                                                  client.secret.reveal().encode("utf-8")),)
         else:
             versions = shared
