@@ -77,7 +77,8 @@ def test_build_is_privileged_on_a_current_image_with_the_key_and_the_repository_
         "Value": {"Fn::Join": ["", [{"Fn::Select": [4, {"Fn::Split": [":", {"Fn::GetAtt": [
             logical_id(variant, "AWS::ECR::Repository"), "Arn"]}]}]}, ".dkr.ecr.", {"Fn::Select": [3, {
                 "Fn::Split": [":", {"Fn::GetAtt": [logical_id(variant, "AWS::ECR::Repository"), "Arn"]}]}]},
-            ".", {"Ref": "AWS::URLSuffix"}, "/", {"Ref": logical_id(variant, "AWS::ECR::Repository")}]]}}]
+            ".", {"Ref": "AWS::URLSuffix"}, "/", {"Ref": logical_id(variant, "AWS::ECR::Repository")}]]}},
+        {"Name": "SCAN_GATE", "Type": "PLAINTEXT", "Value": {"Ref": "ScanGate"}}]
     assert project["EncryptionKey"] == key_arn(variant)
     assert project["Source"] == {"Type": "CODEPIPELINE"}  # no BuildSpec: buildspec.yml from the repository
     assert project["TimeoutInMinutes"] == 30 and project["QueuedTimeoutInMinutes"] == 10
@@ -109,6 +110,22 @@ def test_build_may_push_to_exactly_its_repository_and_read_scan_findings(variant
     assert push <= {a for s in ecr for a in actions(s)}
     assert any(actions(s) == ["ecr:DescribeImageScanFindings"] for s in ecr)
     assert [s["Resource"] for s in ecr if "ecr:GetAuthorizationToken" in actions(s)] == ["*"]
+    # the scan gate: the manifest and a scan of its own on the repository; the registry's and Inspector's on *
+    assert any(set(actions(s)) == {"ecr:DescribeImages", "ecr:StartImageScan"} and s["Resource"] == repository
+               for s in ecr)
+    everywhere = [s for s in granted if s["Resource"] == "*"]
+    assert {"ecr:GetRegistryScanningConfiguration", "inspector2:ListFindings", "inspector2:ListCoverage"} <= {
+        a for s in everywhere for a in actions(s)}
+
+
+def test_the_pipeline_waits_for_the_build_role_s_policy(variant):
+    """A new pipeline starts a run at once: the build's permissions must exist before it does."""
+    (name,) = variant.resources("AWS::CodePipeline::Pipeline")
+    project = variant.only("AWS::CodeBuild::Project")["Properties"]
+    build_role = project["ServiceRole"]["Fn::GetAtt"][0]
+    build_policies = [n for n, p in variant.resources("AWS::IAM::Policy").items()
+                      if ref(build_role) in p["Properties"]["Roles"]]
+    assert build_policies and set(build_policies) <= set(variant.json["Resources"][name]["DependsOn"])
 
 
 # --- pipeline -----------------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ class ImagePipeline(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, repository: ecr.IRepository,
                  topic: sns.ITopic, use_codecommit: CfnCondition, codecommit_repository: str, github_owner: str,
                  github_repository: str, branch: str, connection_arn: str, schedule: str,
-                 log_retention_days: float) -> None:
+                 log_retention_days: float, scan_gate: str = "FixableCriticalHigh") -> None:
         super().__init__(scope, construct_id)
         self.key = key
         self.log_retention_days = log_retention_days
@@ -78,22 +78,32 @@ class ImagePipeline(Construct):
             # no build_spec: CodeBuild reads buildspec.yml from the source, so the image and its build change together
             environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.SMALL,
                                                    privileged=True),  # docker build needs the daemon
-            # CodeBuild sets AWS_REGION itself; the buildspec needs only where to push
-            environment_variables={"REPOSITORY_URI": codebuild.BuildEnvironmentVariable(
-                value=repository.repository_uri)},
+            # CodeBuild sets AWS_REGION itself; the buildspec needs where to push and which findings refuse an image
+            environment_variables={
+                "REPOSITORY_URI": codebuild.BuildEnvironmentVariable(value=repository.repository_uri),
+                "SCAN_GATE": codebuild.BuildEnvironmentVariable(value=scan_gate)},
             encryption_key=key, timeout=BUILD_TIMEOUT, queued_timeout=QUEUED_TIMEOUT,
             logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=build_logs)))
         repository.grant_pull_push(self.project)
         self.project.add_to_role_policy(iam.PolicyStatement(actions=["ecr:DescribeImageScanFindings"],
                                                             resources=[repository.repository_arn]))
+        # the scan gate (duomfa.control.image_gate, docs/scan-gate.md): the pushed manifest's type, a basic scan
+        # started when none runs, and how the registry scans — and, under enhanced scanning, Inspector's findings
+        self.project.add_to_role_policy(iam.PolicyStatement(actions=["ecr:DescribeImages", "ecr:StartImageScan"],
+                                                            resources=[repository.repository_arn]))
+        self.project.add_to_role_policy(iam.PolicyStatement(
+            actions=["ecr:GetRegistryScanningConfiguration", "inspector2:ListFindings", "inspector2:ListCoverage"],
+            resources=["*"]))
         self.artifact_bucket.grant_read_write(self.project)
         NagSuppressions.add_resource_suppressions(self.project, [
             {"id": "AwsSolutions-CB3", "reason": "privileged mode runs the Docker daemon that builds the image; the "
                                                  "build runs only the repository's own buildspec"},
-            {"id": "AwsSolutions-IAM5", "reason": "ecr:GetAuthorizationToken supports only '*'; the other "
-                                                  "wildcards are CDK's grants: the artifact bucket's objects, the "
-                                                  "key's GenerateDataKey*/ReEncrypt*, the project's default log group "
-                                                  "streams and report groups (names with its project name)"},
+            {"id": "AwsSolutions-IAM5", "reason": "ecr:GetAuthorizationToken, ecr:GetRegistryScanningConfiguration, "
+                                                  "inspector2:ListFindings and inspector2:ListCoverage support only "
+                                                  "'*'; the other wildcards are CDK's grants: the artifact bucket's "
+                                                  "objects, the key's GenerateDataKey*/ReEncrypt*, the project's "
+                                                  "default log group streams and report groups (names with its "
+                                                  "project name)"},
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
 
@@ -153,9 +163,10 @@ class ImagePipeline(Construct):
                 encryption_key=codepipeline.CfnPipeline.EncryptionKeyProperty(id=key.key_arn, type="KMS")),
             # the source stage is raw CloudFormation: the chosen source is an Fn::If over two whole stages
             stages=[Fn.condition_if(use_codecommit.logical_id, codecommit_source, codeconnections_source), build])
-        # a new pipeline starts a run at once: its role must already hold every permission
+        # a new pipeline starts a run at once: its role, and the build's, must already hold every permission
         self.pipeline.node.add_dependency(self.pipeline_role)
         self.pipeline.node.add_dependency(source_access)
+        self.pipeline.node.add_dependency(self.project)
         self.pipeline_name = self.pipeline.ref
         self.pipeline_arn = Stack.of(self).format_arn(service="codepipeline", resource=self.pipeline.ref)
         imported = codepipeline.Pipeline.from_pipeline_arn(self, "Imported", self.pipeline_arn)
@@ -173,7 +184,8 @@ class ImagePipeline(Construct):
             f"Duo MFA: image pipeline {events.EventField.from_path('$.detail.pipeline')} run "
             f"{events.EventField.from_path('$.detail.execution-id')} failed in {Aws.REGION}. The proxies keep "
             "running the previous image. The CodePipeline console shows the failed stage; a refused image means "
-            "the ECR scan found CRITICAL or HIGH findings (see the build log).")))
+            "the ECR scan found findings the ScanGate parameter blocks (the build log lists them; docs/scan-gate.md "
+            "says what each setting blocks).")))
         self.rules = {"schedule": schedule_rule, "failed": failed}
 
         # the schedule's role (StartPipelineExecution on this pipeline) belongs to the imported pipeline's construct

@@ -38,6 +38,7 @@ class ProxyParameters:
     kms_admin_arn: CfnParameter
     image_retention_days: CfnParameter
     rebuild_schedule: CfnParameter
+    scan_gate: CfnParameter
     image_source: CfnParameter
     codecommit_repository: CfnParameter
     github_owner: CfnParameter
@@ -131,6 +132,13 @@ class ProxyParameters:
                 allowed_pattern=r"^(cron\([^)]+\)|rate\(\d+ (day|days|hour|hours)\))$",
                 description="EventBridge schedule of the image rebuild (default: weekly, Saturday 00:00 UTC)",
                 constraint_description="cron(...) or rate(N days|hours)"),
+            scan_gate=parameter(
+                "ScanGate", type="String", default="FixableCriticalHigh",
+                allowed_values=["FixableCriticalHigh", "Critical", "Off"],
+                description="Which ECR scan findings refuse a new image: CRITICAL or HIGH ones that have a fix "
+                            "(default), any CRITICAL one, or none (Off: reported only). Relaxing it is a security "
+                            "decision",
+                constraint_description="FixableCriticalHigh, Critical or Off"),
             image_source=parameter(
                 "ImageSource", type="String", default="CodeConnections",
                 allowed_values=["CodeConnections", "CodeCommit"],
@@ -259,7 +267,7 @@ class ProxyParameters:
             {"Label": {"default": "Image pipeline"},
              "Parameters": ids(self.image_source, self.github_owner, self.github_repository, self.github_branch,
                                self.connection_arn, self.codecommit_repository, self.rebuild_schedule,
-                               self.image_retention_days)},
+                               self.scan_gate, self.image_retention_days)},
         ]
 
 

@@ -74,7 +74,8 @@ class DuoMfaStack(Stack):
             codecommit_repository=p.codecommit_repository.value_as_string,
             github_owner=p.github_owner.value_as_string, github_repository=p.github_repository.value_as_string,
             branch=p.github_branch.value_as_string, connection_arn=p.connection_arn.value_as_string,
-            schedule=p.rebuild_schedule.value_as_string, log_retention_days=p.log_retention_days.value_as_number)
+            schedule=p.rebuild_schedule.value_as_string, log_retention_days=p.log_retention_days.value_as_number,
+            scan_gate=p.scan_gate.value_as_string)
         self.first_image = FirstImage(self, "FirstImage", pipeline=self.pipeline, key=self.encryption.key,
                                       log_retention_days=p.log_retention_days.value_as_number)
         # the proxies start with an image in the repository and the Duo keys in their secret
