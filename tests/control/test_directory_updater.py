@@ -7,6 +7,7 @@ Manager, SSM and SNS are moto's."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 
@@ -49,7 +50,7 @@ class World:
 
     def settings(self, **overrides):
         values = dict(directory_id=DIRECTORY_ID, secret_arn=self.secret_arn, address_parameter=ADDRESSES,
-                      state_parameter=STATE, topic_arn=self.topic_arn, deadline_seconds=600)
+                      state_parameter=STATE, topic_arn=self.topic_arn, deadline_seconds=600, secret_settle_seconds=0)
         return UpdaterSettings(**(values | overrides))
 
     def addresses(self, *addresses):
@@ -130,7 +131,7 @@ def test_the_first_run_enables_radius_with_one_server_entry_per_address(world, c
     applied_first(world)
     assert world.state() == {"servers": ["10.0.1.10", "10.0.2.20"], "port": 1812,
                              "secret_version": world.version(), "applied_at": int(NOW),
-                             "secret_sha256": hashlib.sha256(SHARED_SECRET.encode()).hexdigest()}
+                             "secret_sha256": hashlib.sha256(SHARED_SECRET.encode()).hexdigest(), "confirmed": True}
     assert world.clock.sleeps == [5.0, 5.0]
     assert world.notices() == []
     out = capsys.readouterr().out
@@ -268,7 +269,7 @@ def test_fixed_nlb_addresses_replace_the_parameter(world):
 
 # --- the secret: rotation and retiring the previous one -------------------------------------------------------
 
-def test_a_rotated_secret_is_applied_and_the_previous_one_retired_after_the_grace_period(world):
+def test_a_rotated_secret_is_applied_and_the_previous_one_retired_only_after_a_later_run_confirms(world):
     applied_first(world)
     first_version = world.version()
     world.rotate("second-shared-secret-0123456789")
@@ -278,7 +279,12 @@ def test_a_rotated_secret_is_applied_and_the_previous_one_retired_after_the_grac
     world.describe("Creating", ["10.0.1.10", "10.0.2.20"])
     world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
     assert world.run(retire_grace_seconds=900) == "UpdateRadius"
-    assert world.state()["secret_version"] == world.version()
+    assert world.state()["secret_version"] == world.version() and world.state()["confirmed"] is False
+    assert world.retired_tag() is None  # the directory may not use the new secret yet: the old one stays valid
+    # a later run sees Completed again: the switch is confirmed, and the previous secret retires after the grace
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    assert world.run(retire_grace_seconds=900) == "in_sync"
+    assert world.state()["confirmed"] is True
     assert world.retired_tag() == f"{first_version}@{int(NOW) + 900}"
     # what the proxies make of it: the previous secret is accepted until the grace period ends, then not
     retired = secrets_source.parse_retired(world.retired_tag())
@@ -290,6 +296,33 @@ def test_a_rotated_secret_is_applied_and_the_previous_one_retired_after_the_grac
     world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
     assert world.run(retire_grace_seconds=60) == "in_sync"
     assert world.retired_tag() == f"{first_version}@{int(NOW) + 900}"
+
+
+def test_a_secret_change_counts_as_applied_only_after_the_settle_time(world):
+    """DescribeDirectories never shows the secret: a Completed seen right after UpdateRadius may be the old one."""
+    applied_first(world)
+    world.rotate("second-shared-secret-0123456789")
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    world.expect("update_radius", ["10.0.1.10", "10.0.2.20"], shared_secret="second-shared-secret-0123456789")
+    for _ in range(8):  # the old Completed stays visible; each poll waits longer (5 s growing to 30 s)
+        world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    world.clock.sleeps.clear()
+    assert world.run(secret_settle_seconds=120) == "UpdateRadius"
+    assert sum(world.clock.sleeps) >= 120  # not recorded before the settle time had passed
+    assert world.state()["confirmed"] is False and world.retired_tag() is None
+
+
+def test_rotation_waits_while_the_directory_s_switch_is_unconfirmed(world):
+    from duomfa.control.rotation import RotationError, check_directory_caught_up
+
+    applied_first(world)
+    world.rotate("second-shared-secret-0123456789")
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    world.expect("update_radius", ["10.0.1.10", "10.0.2.20"], shared_secret="second-shared-secret-0123456789")
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    world.run()
+    with pytest.raises(RotationError, match="not confirmed|may still use"):
+        check_directory_caught_up(client("ssm"), STATE, world.version())
 
 
 def test_the_tag_constant_is_the_one_the_proxies_read():
@@ -504,3 +537,146 @@ def test_the_deadline_is_shortened_to_end_before_lambdas_own_timeout():
     assert seconds_left(600, Context(900_000)) == 600
     assert seconds_left(600, Context(300_000)) == 270  # 30 s kept for the notice and the last log line
     assert seconds_left(600, None) == 600
+
+
+# --- the pause switch, the status metric, overlapping runs ----------------------------------------------------
+
+def test_directory_mfa_disabled_takes_radius_off_and_keeps_it_off(world, capsys):
+    applied_first(world)
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    world.stubber.add_response("disable_radius", {}, {"DirectoryId": DIRECTORY_ID})
+    assert world.run(mfa_enabled=False) == "DisableRadius"
+    assert world.state() == {"paused": True}
+    world.describe()  # RADIUS is off: the reconciler does not put it back
+    assert world.run(mfa_enabled=False) == "paused"
+    assert "logins no longer ask for MFA" in capsys.readouterr().out
+    # Enabled again: RADIUS is enabled with the current settings
+    world.describe()
+    world.expect("enable_radius", ["10.0.1.10", "10.0.2.20"])
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    assert world.run() == "EnableRadius"
+
+
+def test_rotation_may_run_while_mfa_is_paused(world):
+    from duomfa.control.rotation import check_directory_caught_up
+
+    world.addresses("10.0.1.10")
+    world.describe()
+    world.run(mfa_enabled=False)
+    world.rotate("second-shared-secret-0123456789")
+    check_directory_caught_up(client("ssm"), STATE, world.version())  # nothing applied: no reason to refuse
+
+
+def metric_lines(out):
+    return [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+
+
+@pytest.mark.parametrize("setup, state, in_sync", [
+    (lambda w: (applied_first(w), w.describe("Completed", ["10.0.1.10", "10.0.2.20"])), "completed", 1),
+    (lambda w: (w.addresses("10.0.1.10"), w.describe("Failed", ["10.0.9.9"]), w.expect("enable_radius", ["10.0.1.10"]),
+                w.describe("Failed", ["10.0.1.10"])), "failed", 0),
+])
+def test_each_run_publishes_the_directory_s_radius_status_as_a_metric(world, capsys, setup, state, in_sync):
+    setup(world)
+    capsys.readouterr()
+    with contextlib.suppress(DirectoryUpdateFailed):  # the failed case raises after publishing
+        world.run(metrics_namespace="DuoMfa/test")
+    (line,) = metric_lines(capsys.readouterr().out)
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "DuoMfa/test" and directive["Dimensions"] == [["DirectoryId"]]
+    assert (line["state"], line["RadiusInSync"], line[f"Radius_{state}"]) == (state, in_sync, 1)
+    assert line["DirectoryId"] == DIRECTORY_ID and isinstance(line["_aws"]["Timestamp"], int)
+
+
+def test_a_paused_directory_counts_as_in_sync_for_the_alarm(world, capsys):
+    world.addresses("10.0.1.10")
+    world.describe()
+    world.run(mfa_enabled=False, metrics_namespace="DuoMfa/test")
+    (line,) = metric_lines(capsys.readouterr().out)
+    assert (line["state"], line["RadiusInSync"]) == ("paused", 1)
+
+
+class FakeDirectory:
+    """Directory Service's RADIUS calls for concurrent runs: an update is Creating for the next two describes, then
+    Completed with what it was given (a later update simply replaces an earlier one). The first describe from the
+    thread named "A" waits until another thread has called UpdateRadius: the interleaving that lets a slow run apply
+    an older reading after a newer one."""
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+        self.updated_by_another = threading.Event()
+        self.a_described = False
+        self.settings, self.status, self.pending = None, None, 0
+        self.exceptions = type("exceptions", (), {"EntityAlreadyExistsException": type("Exists", (Exception,), {})})
+
+    def describe_directories(self, DirectoryIds):
+        import threading
+
+        if threading.current_thread().name == "A" and not self.a_described:
+            self.a_described = True
+            self.updated_by_another.wait(10)
+        with self.lock:
+            description = {"DirectoryId": DirectoryIds[0], "Type": "MicrosoftAD"}
+            if self.status is not None:
+                if self.pending:
+                    self.pending -= 1
+                    status = "Creating"
+                else:
+                    status = self.status
+                description["RadiusStatus"] = status
+                description["RadiusSettings"] = {k: v for k, v in self.settings.items() if k != "SharedSecret"}
+            return {"DirectoryDescriptions": [description]}
+
+    def _set(self, RadiusSettings):
+        import threading
+
+        with self.lock:
+            self.settings, self.status, self.pending = RadiusSettings, "Completed", 2
+        if threading.current_thread().name != "A":
+            self.updated_by_another.set()
+
+    def enable_radius(self, DirectoryId, RadiusSettings):
+        if self.status is not None:
+            raise self.exceptions.EntityAlreadyExistsException()
+        self._set(RadiusSettings)
+
+    def update_radius(self, DirectoryId, RadiusSettings):
+        self._set(RadiusSettings)
+
+
+def test_two_runs_at_once_leave_the_directory_on_the_latest_addresses(world):
+    """No reserved concurrency: two updater runs may overlap. Run A reads the old addresses, then stalls; run B
+    reads the new ones and applies them; A wakes up and applies its older reading. Each run re-reads the desired
+    settings after its update settles, so both end on the latest: the last word is never a stale reading."""
+    import threading
+    import time as real_time
+
+    fake = FakeDirectory()
+    fake.settings = {"RadiusServers": ["10.0.1.10", "10.0.2.20"], "RadiusPort": 1812, "RadiusTimeout": 30,
+                     "RadiusRetries": 2, "AuthenticationProtocol": "PAP"}
+    fake.status = "Completed"
+    world.addresses("10.0.1.10", "10.0.2.25")
+    outcomes, errors = [], []
+
+    def one_run():
+        try:
+            outcomes.append(run(ds=fake, ssm=client("ssm"), secretsmanager=client("secretsmanager"), sns=client("sns"),
+                                settings=world.settings(deadline_seconds=20), sleep=lambda s: real_time.sleep(0.01),
+                                now=lambda: NOW))
+        except Exception as exc:
+            errors.append(exc)
+
+    first = threading.Thread(target=one_run, name="A")
+    first.start()
+    real_time.sleep(0.2)  # A has read 10.0.2.25 and waits in its first describe
+    world.addresses("10.0.1.10", "10.0.2.30")  # the proxies moved again
+    second = threading.Thread(target=one_run, name="B")
+    second.start()
+    for thread in (first, second):
+        thread.join(30)
+        assert not thread.is_alive()
+    assert errors == []
+    assert fake.settings["RadiusServers"] == ["10.0.1.10", "10.0.2.30"]
+    assert world.state()["servers"] == ["10.0.1.10", "10.0.2.30"]

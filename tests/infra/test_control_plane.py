@@ -137,9 +137,11 @@ def test_each_function_s_environment_is_what_its_handler_reads(variant, key, han
     assert set(environment(function(variant, key)[1])) == read
 
 
-def test_the_updater_never_runs_twice_at_once_and_is_not_retried_by_lambda(variant):
+def test_the_updater_reserves_no_concurrency_and_is_not_retried_by_lambda(variant):
+    """Reserved concurrency fails a first create in accounts with the minimum quota; overlapping runs are safe
+    (tests/control/test_directory_updater.py runs two at once)."""
     logical_id, properties = function(variant, "directory")
-    assert properties["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in properties
     assert properties["Timeout"] == 900 and "VpcConfig" not in properties
     queue = only_id(variant, "AWS::SQS::Queue")
     assert properties["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue, "Arn"]}}
@@ -151,6 +153,17 @@ def test_the_updater_never_runs_twice_at_once_and_is_not_retried_by_lambda(varia
     assert variables["RADIUS_PORT"] == ref("RadiusPort")
     assert int(variables["DEADLINE_SECONDS"]) <= 840 and int(variables["RETIRE_GRACE_SECONDS"]) >= 0
     assert variables["TOPIC_ARN"] == ref(only_id(variant, "AWS::SNS::Topic"))
+    assert variables["DIRECTORY_MFA"] == ref("DirectoryMfa") and int(variables["SECRET_SETTLE_SECONDS"]) >= 120
+    assert variables["METRICS_NAMESPACE"] == {"Fn::Join": ["/", ["DuoMfa", ref("AWS::StackName")]]}
+
+
+def test_an_alarm_watches_the_directory_s_radius_status(variant):
+    (alarm,) = [a["Properties"] for a in variant.resources("AWS::CloudWatch::Alarm").values()
+                if a["Properties"].get("MetricName") == "RadiusInSync"]
+    assert alarm["Namespace"] == {"Fn::Join": ["/", ["DuoMfa", ref("AWS::StackName")]]}
+    assert alarm["Dimensions"][0]["Name"] == "DirectoryId"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Statistic"]) == ("LessThanThreshold", 1, "Maximum")
+    assert alarm["Period"] * alarm["EvaluationPeriods"] == 30 * 60 and alarm["TreatMissingData"] == "breaching"
 
 
 def test_the_updater_gets_the_load_balancer_s_addresses_only_while_it_exists(variant):
@@ -166,9 +179,9 @@ def test_the_updater_gets_the_load_balancer_s_addresses_only_while_it_exists(var
     assert variant.json["Outputs"]["LoadBalancerAddresses"]["Condition"] == "LoadBalancerAddressesInUse"
 
 
-def test_the_tracker_runs_one_at_a_time_with_failures_kept(variant):
+def test_the_tracker_reserves_no_concurrency_and_keeps_its_failures(variant):
     _, properties = function(variant, "addresses")
-    assert properties["ReservedConcurrentExecutions"] == 1 and "VpcConfig" not in properties
+    assert "ReservedConcurrentExecutions" not in properties and "VpcConfig" not in properties
     assert "DeadLetterConfig" in properties
     assert environment(properties)["SERVICE"] == ref(only_id(variant, "AWS::ECS::Service"))
 
@@ -370,7 +383,8 @@ def test_each_role_may_do_what_its_handler_does_and_no_more(variant):
         "ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "secretsmanager:DescribeSecret",
         "ssm:GetParameter", "ssm:PutParameter", "sqs:SendMessage", "kms:GenerateDataKey"}
     assert set(granted["directory"]) - logs_and_key == {
-        "ds:DescribeDirectories", "ds:EnableRadius", "ds:UpdateRadius", "ssm:GetParameter", "ssm:PutParameter",
+        "ds:DescribeDirectories", "ds:EnableRadius", "ds:UpdateRadius", "ds:DisableRadius", "ssm:GetParameter",
+        "ssm:PutParameter",
         "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:TagResource",
         # the directory's domain controllers into the secret's radius_clients (duo_keys.merge_into_current)
         "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",

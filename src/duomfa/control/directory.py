@@ -19,10 +19,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from duomfa.control.duo_keys import DuoKeysError, merge_into_current
 from duomfa.control.runtime import (
+    SettingsError,
     env_int,
     env_list,
     env_text,
     log,
+    log_metrics,
     read_json_parameter,
     seconds_left,
     version_with,
@@ -71,6 +73,12 @@ class UpdaterSettings:
     retire_grace_seconds: int = 900
     deadline_seconds: float = 600
     nlb_addresses: tuple[str, ...] = ()
+    mfa_enabled: bool = True  # the stack's DirectoryMfa switch: Disabled takes MFA off and keeps it off
+    # a secret-only UpdateRadius cannot be seen in DescribeDirectories (it never returns the secret): believe a
+    # Completed only this long after the call (AWS publishes no duration; the original's docs give the whole
+    # rotation two to three minutes), and retire the old secret only after a later run sees Completed again
+    secret_settle_seconds: int = 180
+    metrics_namespace: str = ""  # where the directory's RADIUS status goes as a metric; empty: not published
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> UpdaterSettings:
@@ -83,7 +91,16 @@ class UpdaterSettings:
             retire_grace_seconds=env_int(environ, "RETIRE_GRACE_SECONDS", 900, 0, 7 * 86400),
             deadline_seconds=env_int(environ, "DEADLINE_SECONDS", 600, 10, 840),
             nlb_addresses=env_list(environ, "NLB_ADDRESSES"),
+            mfa_enabled=_mfa_switch(env_text(environ, "DIRECTORY_MFA", "Enabled")),
+            secret_settle_seconds=env_int(environ, "SECRET_SETTLE_SECONDS", 180, 0, 600),
+            metrics_namespace=environ.get("METRICS_NAMESPACE", "").strip(),
         )
+
+
+def _mfa_switch(value: str) -> bool:
+    if value not in ("Enabled", "Disabled"):
+        raise SettingsError(f"DIRECTORY_MFA = {value!r}; allowed: Enabled, Disabled")
+    return value == "Enabled"
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,7 @@ class Applied:
     secret_version: str
     applied_at: float
     secret_sha256: str = ""  # of the shared secret: a new version holding the same secret needs no update
+    confirmed: bool = True  # False until a run after the settle time has seen Completed: no retirement before
 
     def same_secret(self, desired: Desired) -> bool:
         return self.secret_version == desired.secret_version or (
@@ -141,6 +159,7 @@ class Findings:
     desired: Desired | None = None
     status: str | None = None
     reported_servers: list[str] = field(default_factory=list)
+    in_sync: bool = False  # the directory reports Completed with the desired settings
 
 
 # --- reading the desired and the applied state ----------------------------------------------------------------
@@ -184,15 +203,25 @@ def read_applied(ssm: Any, name: str) -> Applied | None:
     try:
         return Applied(servers=tuple(document["servers"]), port=int(document["port"]),
                        secret_version=str(document["secret_version"]), applied_at=float(document["applied_at"]),
-                       secret_sha256=str(document.get("secret_sha256", "")))
+                       secret_sha256=str(document.get("secret_sha256", "")),
+                       confirmed=document.get("confirmed", True) is not False)
     except (TypeError, KeyError, ValueError):
         return None  # the stack's seed, or nothing applied yet
 
 
-def write_applied(ssm: Any, name: str, desired: Desired, applied_at: float) -> None:
+def write_applied(ssm: Any, name: str, desired: Desired, applied_at: float, *, confirmed: bool = True) -> None:
     value = {"servers": list(desired.servers), "port": desired.port, "secret_version": desired.secret_version,
-             "applied_at": int(applied_at), "secret_sha256": secret_digest(desired.shared_secret)}
+             "applied_at": int(applied_at), "secret_sha256": secret_digest(desired.shared_secret),
+             "confirmed": confirmed}
     ssm.put_parameter(Name=name, Value=json.dumps(value, separators=(",", ":")), Type="String", Overwrite=True)
+
+
+PAUSED_STATE = {"paused": True}  # DirectoryMfa Disabled: nothing applied, nothing to retire, rotation may run
+
+
+def write_paused(ssm: Any, name: str) -> None:
+    ssm.put_parameter(Name=name, Value=json.dumps(PAUSED_STATE, separators=(",", ":")), Type="String",
+                      Overwrite=True)
 
 
 # --- the directory --------------------------------------------------------------------------------------------
@@ -301,8 +330,58 @@ def retire_previous(secretsmanager: Any, secret_arn: str, applied_version: str, 
 
 # --- one run --------------------------------------------------------------------------------------------------
 
+MAX_ROUNDS = 3  # apply, then the latest desired settings again if they changed meanwhile (an overlapping run)
+RADIUS_STATES = ("completed", "creating", "failed", "absent", "differs", "paused")
+
+
+def applied_or_failed(desired: Desired, settle_until: float, clock: Callable[[], float],
+                      superseded: Callable[[], bool]) -> Callable[[str | None, dict[str, Any]], bool]:
+    """When to stop waiting after an update: Failed; Completed with the desired settings after the settle time; or
+    Completed with other settings because another run applied newer ones (`superseded`: re-plan with those)."""
+    def done(status: str | None, reported: dict[str, Any]) -> bool:
+        if status == "Failed":
+            return True
+        if status != "Completed":
+            return False
+        if desired.matches(reported):
+            return clock() >= settle_until
+        return superseded()
+    return done
+
+
+def radius_state(findings: Findings, paused: bool) -> str:
+    """What the directory's RADIUS is, for the status metric: one of RADIUS_STATES."""
+    if paused:
+        return "paused"
+    if findings.status is None:
+        return "absent"
+    if findings.status in ("Creating", "Failed"):
+        return findings.status.lower()
+    return "completed" if findings.in_sync else "differs"
+
+
+def pause(*, ds: Any, ssm: Any, settings: UpdaterSettings, findings: Findings) -> str:
+    """DirectoryMfa Disabled: take RADIUS off the directory (once) and keep it off; never enable or update."""
+    findings.step = "pausing MFA"
+    status, _ = describe_radius(ds, settings.directory_id)
+    findings.status = status
+    if status is None:
+        log("directory_updater", found="DirectoryMfa Disabled; RADIUS is off", did="nothing")
+        outcome = "paused"
+    else:
+        ds.disable_radius(DirectoryId=settings.directory_id)
+        findings.status = None
+        log("directory_updater", level="WARNING", found=f"DirectoryMfa Disabled; RadiusStatus {status}",
+            did="called DisableRadius: logins no longer ask for MFA until DirectoryMfa is Enabled again")
+        outcome = "DisableRadius"
+    write_paused(ssm, settings.state_parameter)
+    return outcome
+
+
 def reconcile(*, ds: Any, ssm: Any, secretsmanager: Any, settings: UpdaterSettings, findings: Findings,
               clock: Callable[[], float], sleep: Callable[[float], None], now: Callable[[], float]) -> str:
+    if not settings.mfa_enabled:
+        return pause(ds=ds, ssm=ssm, settings=settings, findings=findings)
     deadline = clock() + settings.deadline_seconds
     findings.step = "reading the desired settings"
     desired = desired_settings(ssm, secretsmanager, settings)
@@ -319,43 +398,87 @@ def reconcile(*, ds: Any, ssm: Any, secretsmanager: Any, settings: UpdaterSettin
                                  domain_controller_addresses(description)) == "updated":
         desired = desired_settings(ssm, secretsmanager, settings) or desired  # a new version, the same secret
         findings.desired = desired
-    if status == "Creating":
-        log("directory_updater", found="RadiusStatus Creating: an earlier update is still being applied",
-            did="waiting for it to settle before applying", desired=desired.summary())
-        findings.step = "waiting for an earlier update to settle"
-        status, reported = wait_for_radius(ds, settings.directory_id, lambda s, _: s != "Creating", deadline=deadline,
-                                           clock=clock, sleep=sleep, findings=findings)
-    action = plan(desired, applied, status, reported)
-    if action == "in_sync":
-        assert applied is not None
-        if applied.secret_version != desired.secret_version:
-            # the same shared secret in a newer version (Duo keys or client list changed): record it, so rotation
-            # knows the directory has caught up, and keep the time it was really applied
-            write_applied(ssm, settings.state_parameter, desired, applied.applied_at)
-        log("directory_updater", found=f"in sync: RadiusStatus {status}, servers {desired.servers}, secret version "
-            f"{desired.secret_version}", did="nothing")
-        retire_previous(secretsmanager, settings.secret_arn, desired.secret_version,
-                        applied.applied_at + settings.retire_grace_seconds)
-        return "in_sync"
-    findings.step = f"{action} RADIUS"
-    called = apply(ds, settings.directory_id, desired, action)
-    log("directory_updater", found=f"RadiusStatus {status}, servers {sorted(reported.get('RadiusServers') or [])}, "
-        f"last applied {applied.secret_version if applied else 'nothing'}", did=f"called {called}",
-        desired=desired.summary())
-    findings.step = f"waiting for the directory to apply {called}"
-    sleep(FIRST_POLL_SECONDS)
-    status, reported = wait_for_radius(
-        ds, settings.directory_id, lambda s, r: s == "Failed" or (s == "Completed" and desired.matches(r)),
-        deadline=deadline, clock=clock, sleep=sleep, findings=findings)
-    if status == "Failed":
-        raise DirectoryUpdateFailed(f"directory {settings.directory_id} reports RadiusStatus Failed after {called}")
-    applied_at = now()
-    write_applied(ssm, settings.state_parameter, desired, applied_at)
-    log("directory_updater", found="RadiusStatus Completed with the desired settings", did="recorded the state",
-        desired=desired.summary())
+    called = "nothing"
+    for _ in range(MAX_ROUNDS):
+        if status == "Creating":
+            log("directory_updater", found="RadiusStatus Creating: an earlier update is still being applied",
+                did="waiting for it to settle before applying", desired=desired.summary())
+            findings.step = "waiting for an earlier update to settle"
+            status, reported = wait_for_radius(ds, settings.directory_id, lambda s, _: s != "Creating",
+                                               deadline=deadline, clock=clock, sleep=sleep, findings=findings)
+        action = plan(desired, applied, status, reported)
+        if action == "in_sync":
+            assert applied is not None
+            findings.in_sync = True
+            return settled(ssm=ssm, secretsmanager=secretsmanager, settings=settings, desired=desired,
+                           applied=applied, status=status, now=now, called=called)
+        secret_changes = applied is not None and not applied.same_secret(desired)
+        findings.step = f"{action} RADIUS"
+        called = apply(ds, settings.directory_id, desired, action)
+        called_at = clock()
+        log("directory_updater", found=f"RadiusStatus {status}, servers {sorted(reported.get('RadiusServers') or [])}, "
+            f"last applied {applied.secret_version if applied else 'nothing'}", did=f"called {called}",
+            desired=desired.summary())
+        findings.step = f"waiting for the directory to apply {called}"
+        sleep(FIRST_POLL_SECONDS)
+        # a secret change is invisible in DescribeDirectories: a Completed counts only after the settle time
+        settle_until = called_at + (settings.secret_settle_seconds if secret_changes else 0)
+        def superseded(current: Desired = desired) -> bool:
+            return (desired_settings(ssm, secretsmanager, settings) or current) != current
+
+        status, reported = wait_for_radius(ds, settings.directory_id,
+                                           applied_or_failed(desired, settle_until, clock, superseded),
+                                           deadline=deadline, clock=clock, sleep=sleep, findings=findings)
+        if status == "Failed":
+            raise DirectoryUpdateFailed(f"directory {settings.directory_id} reports RadiusStatus Failed after {called}")
+        if not desired.matches(reported):  # another run applied newer settings meanwhile: plan again with them
+            desired = findings.desired = desired_settings(ssm, secretsmanager, settings) or desired
+            applied = read_applied(ssm, settings.state_parameter)
+            log("directory_updater", found="another run applied newer settings while this one waited",
+                did="planning again with the latest", desired=desired.summary())
+            continue
+        applied_at = now()
+        write_applied(ssm, settings.state_parameter, desired, applied_at, confirmed=not secret_changes)
+        applied = read_applied(ssm, settings.state_parameter)
+        log("directory_updater", found="RadiusStatus Completed with the desired settings",
+            did="recorded the state" + (" (the old secret stays valid until a later run confirms)"
+                                        if secret_changes else ""), desired=desired.summary())
+        # another run may have moved the proxies or the secret meanwhile: converge on the latest, not on ours
+        findings.step = "reading the desired settings again"
+        latest = desired_settings(ssm, secretsmanager, settings) or desired
+        if latest == desired:
+            findings.in_sync = True
+            if not secret_changes:
+                retire_previous(secretsmanager, settings.secret_arn, desired.secret_version,
+                                applied_at + settings.retire_grace_seconds)
+            return called
+        log("directory_updater", found="the desired settings changed while this run applied them",
+            did="applying the latest", desired=latest.summary())
+        desired = findings.desired = latest
+    raise DirectoryUpdateTimedOut(f"the desired settings kept changing over {MAX_ROUNDS} updates; the next run "
+                                  "continues")
+
+
+def settled(*, ssm: Any, secretsmanager: Any, settings: UpdaterSettings, desired: Desired, applied: Applied,
+            status: str | None, now: Callable[[], float], called: str) -> str:
+    """In sync: record a newer version of the same secret, confirm an unconfirmed secret change, retire."""
+    if not applied.confirmed:
+        applied_at = now()  # the grace period runs from the run that saw Completed after the settle time
+        write_applied(ssm, settings.state_parameter, desired, applied_at)
+        log("directory_updater", found=f"RadiusStatus {status} again after the settle time",
+            did="confirmed the new secret; the previous one is retired after the grace period")
+    elif applied.secret_version != desired.secret_version:
+        # the same shared secret in a newer version (Duo keys or client list changed): record it, so rotation
+        # knows the directory has caught up, and keep the time it was really applied
+        applied_at = applied.applied_at
+        write_applied(ssm, settings.state_parameter, desired, applied_at)
+    else:
+        applied_at = applied.applied_at
+    log("directory_updater", found=f"in sync: RadiusStatus {status}, servers {desired.servers}, secret version "
+        f"{desired.secret_version}", did="nothing" if called == "nothing" else f"nothing more after {called}")
     retire_previous(secretsmanager, settings.secret_arn, desired.secret_version,
                     applied_at + settings.retire_grace_seconds)
-    return called
+    return "in_sync" if called == "nothing" else called
 
 
 def failure_notice(settings: UpdaterSettings, findings: Findings, exc: BaseException) -> tuple[str, str]:
@@ -389,12 +512,13 @@ def failure_notice(settings: UpdaterSettings, findings: Findings, exc: BaseExcep
 def run(*, ds: Any, ssm: Any, secretsmanager: Any, sns: Any, settings: UpdaterSettings,
         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], float] = time.time) -> str:
-    """One reconciliation; on any failure, an SNS notice and the exception raised again."""
+    """One reconciliation and the status metric; on any failure, an SNS notice and the exception raised again."""
     findings = Findings()
     try:
-        return reconcile(ds=ds, ssm=ssm, secretsmanager=secretsmanager, settings=settings, findings=findings,
-                         clock=clock, sleep=sleep, now=now)
+        outcome = reconcile(ds=ds, ssm=ssm, secretsmanager=secretsmanager, settings=settings, findings=findings,
+                            clock=clock, sleep=sleep, now=now)
     except Exception as exc:
+        publish_status(settings, findings)
         log("directory_updater", level="ERROR", found=f"{type(exc).__name__}: {exc}", step=findings.step,
             did="notifying SNS and failing the invocation")
         subject, message = failure_notice(settings, findings, exc)
@@ -403,12 +527,25 @@ def run(*, ds: Any, ssm: Any, secretsmanager: Any, sns: Any, settings: UpdaterSe
         except (ClientError, BotoCoreError) as publish_error:
             log("directory_updater", level="ERROR", found=f"SNS publish failed: {publish_error}", did="nothing more")
         raise
+    publish_status(settings, findings)
+    return outcome
+
+
+def publish_status(settings: UpdaterSettings, findings: Findings) -> None:
+    """The directory's RADIUS status as metrics, once per run: RadiusInSync is 1 while MFA works as desired or is
+    deliberately paused and 0 otherwise (the stack alarms when it stays 0); Radius_<state> is 1 for the state."""
+    state = radius_state(findings, paused=not settings.mfa_enabled)
+    if settings.metrics_namespace:
+        log_metrics("directory_radius_status", settings.metrics_namespace,
+                    {"RadiusInSync": 1.0 if state in ("completed", "paused") else 0.0,
+                     **{f"Radius_{name}": 1.0 if name == state else 0.0 for name in RADIUS_STATES}},
+                    dimensions={"DirectoryId": settings.directory_id}, state=state)
 
 
 def handler(event: dict[str, Any], context: Any, client: Any = None) -> str:
     """Schedule / Parameter Store / ECS / finishSecret → updater. Env: DIRECTORY_ID, SECRET_ARN, ADDRESS_PARAMETER,
     STATE_PARAMETER, TOPIC_ARN, RADIUS_PORT, RADIUS_TIMEOUT, RADIUS_RETRIES, RETIRE_GRACE_SECONDS, DEADLINE_SECONDS,
-    NLB_ADDRESSES."""
+    NLB_ADDRESSES, DIRECTORY_MFA, SECRET_SETTLE_SECONDS, METRICS_NAMESPACE."""
     client = client or boto3.client
     settings = UpdaterSettings.from_environ(os.environ)
     settings = dataclasses.replace(settings, deadline_seconds=seconds_left(settings.deadline_seconds, context))

@@ -25,6 +25,17 @@ def log(event: str, level: str = "INFO", **fields: Any) -> None:
     print(json.dumps(record, default=str, separators=(",", ":")), file=_log_stream or sys.stdout, flush=True)
 
 
+def log_metrics(event: str, namespace: str, metrics: dict[str, float], *, dimensions: dict[str, str] | None = None,
+                level: str = "INFO", **fields: Any) -> None:
+    """One log line that CloudWatch Logs also turns into metrics (the embedded metric format), so the function needs
+    no cloudwatch:PutMetricData: `metrics` as values of NAMESPACE/name, with the given dimensions."""
+    dimensions = dimensions or {}
+    directive = {"Namespace": namespace, "Dimensions": [list(dimensions)],
+                 "Metrics": [{"Name": name, "Unit": "Count"} for name in metrics]}
+    log(event, level, **fields, **dimensions, **metrics,
+        _aws={"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [directive]})
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError, or the exception's class name."""
     return getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__

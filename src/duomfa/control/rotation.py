@@ -109,6 +109,11 @@ def check_directory_caught_up(ssm: Any, state_parameter: str, current_version: s
     updater catches up. Nothing applied yet (the state's seed) is no reason to refuse."""
     applied = read_json_parameter(ssm, state_parameter)
     applied_version = applied.get("secret_version") if isinstance(applied, dict) else None
+    if isinstance(applied, dict) and applied.get("confirmed") is False:
+        log("rotation", level="ERROR", step="createSecret", found=f"the directory's switch to secret version "
+            f"{applied_version} is not confirmed yet", did="refused to rotate again")
+        raise RotationError(f"the directory may still use the secret before {applied_version}: a later updater run "
+                            "confirms the switch (within minutes); rotate after that")
     if applied_version is not None and applied_version != current_version:
         log("rotation", level="ERROR", step="createSecret", found=f"the directory uses secret version "
             f"{applied_version}, not AWSCURRENT {current_version}", did="refused to rotate again")

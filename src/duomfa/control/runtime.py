@@ -7,10 +7,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from duomfa.control.inline_support import error_code, log, set_log_stream, version_with
+from duomfa.control.inline_support import error_code, log, log_metrics, set_log_stream, version_with
 
-__all__ = ["SettingsError", "env_int", "env_list", "env_text", "error_code", "log", "read_json_parameter",
-           "seconds_left", "set_log_stream", "version_stages", "version_with"]
+__all__ = ["SettingsError", "env_int", "env_list", "env_text", "error_code", "log", "log_metrics",
+           "read_json_parameter", "seconds_left", "set_log_stream", "version_stages", "version_with"]
 
 LAMBDA_MARGIN_SECONDS = 30.0  # left over for the last log line and the SNS notice when a deadline is hit
 

@@ -49,6 +49,8 @@ ROTATION_DEADLINE = Duration.minutes(10)  # testSecret's wait for every proxy; t
 UPDATER_DEADLINE = Duration.minutes(14)  # polling DescribeDirectories; the handler allows at most 840 s
 RETIRE_GRACE = Duration.minutes(15)  # the previous secret stays valid this long after the directory has the new one
 UPDATER_SCHEDULE = Duration.minutes(5)
+SECRET_SETTLE = Duration.minutes(3)  # a Completed counts for a secret change only this long after UpdateRadius
+NOT_IN_SYNC_PERIODS = 6  # × UPDATER_SCHEDULE: 30 minutes not Completed as desired before the alarm
 ERROR_PERIOD = Duration.minutes(5)
 LAMBDA_VPC_ACCESS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
                      "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
@@ -63,7 +65,8 @@ class ControlPlane(Construct):
                  proxies: ProxyService, topic: sns.ITopic, directory_id: str, address_parameter_name: str,
                  state_parameter_name: str, load_balancer: RadiusLoadBalancer, load_balancer_on: CfnCondition,
                  load_balancer_addresses_in_use: CfnCondition, probe_source_cidrs: str, radius_port: str,
-                 radius_timeout: str, radius_retries: str, rotation_schedule: str, log_retention_days: float) -> None:
+                 radius_timeout: str, radius_retries: str, rotation_schedule: str, log_retention_days: float,
+                 directory_mfa: str = "Enabled") -> None:
         super().__init__(scope, construct_id)
         self._key = key
         self._log_retention_days = log_retention_days
@@ -73,6 +76,7 @@ class ControlPlane(Construct):
         vpc = cluster.vpc
         self.functions: dict[str, lambda_.Function] = {}
         self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self.metrics_namespace = Fn.join("/", ["DuoMfa", Aws.STACK_NAME])
 
         # --- where the tracker writes the proxies' addresses, and where the updater records what it applied ----
         self.address_parameter = ssm.CfnParameter(
@@ -113,8 +117,9 @@ class ControlPlane(Construct):
         # --- directory updater -------------------------------------------------------------------------------
         updater_role = self._role("UpdaterRole", "Duo MFA directory updater: sets the directory's RADIUS settings")
         updater_role.add_to_policy(iam.PolicyStatement(actions=["ds:DescribeDirectories"], resources=["*"]))
-        updater_role.add_to_policy(iam.PolicyStatement(actions=["ds:EnableRadius", "ds:UpdateRadius"],
-                                                       resources=[directory_arn]))
+        # DisableRadius: the DirectoryMfa switch (Disabled takes MFA off and keeps it off)
+        updater_role.add_to_policy(iam.PolicyStatement(
+            actions=["ds:EnableRadius", "ds:UpdateRadius", "ds:DisableRadius"], resources=[directory_arn]))
         updater_role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter"],
                                                        resources=[address_parameter_arn, state_parameter_arn]))
         updater_role.add_to_policy(iam.PolicyStatement(actions=["ssm:PutParameter"], resources=[state_parameter_arn]))
@@ -133,6 +138,8 @@ class ControlPlane(Construct):
             "TOPIC_ARN": topic.topic_arn, "RADIUS_PORT": radius_port, "RADIUS_TIMEOUT": radius_timeout,
             "RADIUS_RETRIES": radius_retries, "RETIRE_GRACE_SECONDS": str(int(RETIRE_GRACE.to_seconds())),
             "DEADLINE_SECONDS": str(int(UPDATER_DEADLINE.to_seconds())),
+            "DIRECTORY_MFA": directory_mfa, "SECRET_SETTLE_SECONDS": str(int(SECRET_SETTLE.to_seconds())),
+            "METRICS_NAMESPACE": self.metrics_namespace,
             # with the load balancer on, the directory gets its fixed addresses, or else its DNS name
             "NLB_ADDRESSES": Fn.condition_if(
                 load_balancer_on.logical_id,
@@ -142,8 +149,8 @@ class ControlPlane(Construct):
         }
         updater = self._image_function(
             "directory", "Updater", role=updater_role, environment=updater_environment, timeout=Duration.minutes(15),
-            # two events must never interleave updates of the directory: a second run waits in Lambda's queue
-            reserved_concurrent_executions=1,
+            # no reserved concurrency (it fails a first create in accounts with the minimum quota): overlapping runs
+            # each converge on the latest desired settings (docs/design.md, "The directory updater")
             # the schedule runs it again within 5 minutes, and each failure has already sent its SNS notice
             retry_attempts=0, asynchronous=True,
             description="Duo MFA: converges the directory's RADIUS settings on the proxies and the current secret")
@@ -238,8 +245,8 @@ class ControlPlane(Construct):
             environment={"CLUSTER": cluster.cluster_name, "SERVICE": service.service_arn,
                          "SECRET_ARN": secret.secret_arn, "ADDRESS_PARAMETER": address_parameter_name,
                          "RADIUS_PORT": radius_port},
-            # one run at a time: a slower run must not overwrite a newer run's addresses with older ones
-            reserved_concurrent_executions=1, asynchronous=True,
+            # no reserved concurrency: overlapping runs are safe (docs/redeploy.md)
+            asynchronous=True,
             description="Duo MFA: writes the running proxies' addresses to the SSM address parameter")
 
         # --- what runs them ----------------------------------------------------------------------------------
@@ -303,6 +310,21 @@ class ControlPlane(Construct):
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING, alarm_description=description)
+        # the updater publishes RadiusInSync each run (1: Completed as desired, or paused by DirectoryMfa)
+        in_sync = cloudwatch.Metric(namespace=self.metrics_namespace, metric_name="RadiusInSync",
+                                    dimensions_map={"DirectoryId": directory_id}, statistic="Maximum",
+                                    period=UPDATER_SCHEDULE)
+        self.alarms["DirectoryRadiusNotInSync"] = cloudwatch.Alarm(
+            self, "DirectoryRadiusNotInSync", metric=in_sync, threshold=1,
+            evaluation_periods=NOT_IN_SYNC_PERIODS, datapoints_to_alarm=NOT_IN_SYNC_PERIODS,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            # no data: the updater did not run at all, which is as bad
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            alarm_description="The directory's RADIUS settings have not been Completed as desired for 30 minutes "
+                              "(not configured, Creating, Failed, or different from the proxies), or the directory "
+                              "updater has not run. MFA logins may fail. The updater's log and SNS notices say what "
+                              "it found; run `duomfa doctor --stack STACK`. Not raised while DirectoryMfa is "
+                              "Disabled.")
         self.alarms["DeadLetters"] = cloudwatch.Alarm(
             self, "DeadLettersWaiting",
             metric=self.dead_letters.metric_approximate_number_of_messages_visible(period=ERROR_PERIOD,
@@ -332,6 +354,10 @@ class ControlPlane(Construct):
                 {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it calls only AWS APIs (ECS, SSM, Secrets "
                                                                    "Manager, Directory Service, SNS) and needs "
                                                                    "nothing inside the VPC"},
+                {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "reserving concurrency fails a first create in "
+                                                                     "accounts with the minimum quota; overlapping "
+                                                                     "runs are safe by design (each re-reads the "
+                                                                     "live state and converges on the latest)"},
             ])
         NagSuppressions.add_resource_suppressions(rotation_role, [
             {"id": "AwsSolutions-IAM5", "reason": "no resource-level permissions: secretsmanager:GetRandomPassword, "

@@ -51,6 +51,7 @@ class ProxyParameters:
     rotation_schedule: CfnParameter
     radius_timeout: CfnParameter
     radius_retries: CfnParameter
+    directory_mfa: CfnParameter
     has_kms_admin: CfnCondition
     load_balancer_on: CfnCondition
     load_balancer_address_fixed: CfnCondition
@@ -197,6 +198,11 @@ class ProxyParameters:
                 description="RADIUS retries of the directory after the first attempt (Directory Service allows "
                             "0-10)",
                 constraint_description="a whole number from 0 to 10"),
+            directory_mfa=parameter(
+                "DirectoryMfa", type="String", default="Enabled", allowed_values=["Enabled", "Disabled"],
+                description="Disabled takes Duo MFA off the directory (DisableRadius) and keeps it off, deleting "
+                            "nothing; Enabled puts it back (users cannot log in while the directory sets MFA up)",
+                constraint_description="Enabled or Disabled"),
         )
         has_kms_admin = CfnCondition(
             stack, "HasKmsAdmin",
@@ -261,7 +267,7 @@ class ProxyParameters:
             {"Label": {"default": "Load balancer (optional)"},
              "Parameters": ids(self.load_balancer, self.load_balancer_address_1, self.load_balancer_address_2)},
             {"Label": {"default": "Directory RADIUS settings and secret rotation"},
-             "Parameters": ids(self.radius_timeout, self.radius_retries, self.rotation_schedule)},
+             "Parameters": ids(self.directory_mfa, self.radius_timeout, self.radius_retries, self.rotation_schedule)},
             {"Label": {"default": "Notifications, logs and encryption"},
              "Parameters": ids(self.notification_email, self.log_retention_days, self.kms_admin_arn)},
             {"Label": {"default": "Image pipeline"},

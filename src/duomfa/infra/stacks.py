@@ -92,7 +92,7 @@ class DuoMfaStack(Stack):
             probe_source_cidrs=subnet_cidrs, radius_port=p.radius_port.value_as_string,
             radius_timeout=p.radius_timeout.value_as_string, radius_retries=p.radius_retries.value_as_string,
             rotation_schedule=p.rotation_schedule.value_as_string,
-            log_retention_days=p.log_retention_days.value_as_number)
+            log_retention_days=p.log_retention_days.value_as_number, directory_mfa=p.directory_mfa.value_as_string)
         self.template_options.metadata = {"AWS::CloudFormation::Interface": {
             "ParameterGroups": extra_groups + p.interface_groups()}}
         self._outputs()
