@@ -284,9 +284,12 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
     proxy_host = server.get("http_proxy_host")
     if proxy_host is not None:
         values["http_proxy"] = f"http://{proxy_host.value}:{parsed.get(f'{SERVER}.http_proxy_port') or 80}"
+    listed = parsed.get(f"{SERVER}.exempt_usernames") or ()
+    assert isinstance(listed, tuple)
+    exempt = _exempt_usernames(server, notices)
+    exempt += tuple(name for name in listed if name not in exempt)
     return ProxySettings(ikey=ikey, skey=skey, api_host=api_host, clients=_clients(server, source.inline),
-                         exempt_usernames=_exempt_usernames(server, notices), notices=tuple(notices),
-                         **values)  # type: ignore[arg-type]
+                         exempt_usernames=exempt, notices=tuple(notices), **values)  # type: ignore[arg-type]
 
 
 def _duo_keys(server: dict[str, RawValue], inline: bool) -> tuple[str, Secret | None, str]:

@@ -127,6 +127,25 @@ def secrets_source(raw: RawValue, key: str) -> SecretsSource:
     raise ConfigError(f"{raw.origin}: secrets_source = {value!r}; allowed: inline, file:PATH, aws-secretsmanager:ARN")
 
 
+def name_list(raw: RawValue, key: str) -> tuple[str, ...]:
+    """Comma-separated names, each trimmed of surrounding spaces (and exact after that); empty entries dropped."""
+    return tuple(name.strip() for name in raw.value.split(",") if name.strip())
+
+
+def host_port(raw: RawValue, key: str) -> str | None:
+    """host:port of a web proxy, as the proxy URL; empty: none."""
+    value = raw.value.strip()
+    if not value:
+        return None
+    if "@" in value:  # user:password@host — not shown, not supported
+        raise ConfigError(f"{raw.origin}: {key} holds credentials (its value is not shown); give host:port of a "
+                          "proxy that needs none, e.g. proxy.corp.example:3128")
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or "/" in value:
+        raise ConfigError(f"{raw.origin}: {key} = {value!r} is not host:port (e.g. proxy.corp.example:3128)")
+    return f"http://{value}"
+
+
 def client_ip_attribute(raw: RawValue, key: str) -> str:
     name = "Calling-Station-Id" if raw.value.lower() == "default" else raw.value
     try:
@@ -215,6 +234,10 @@ OPTIONS: tuple[Option, ...] = (
            "missing number (an entry after a gap is ignored, with a WARNING at start naming it), and compared "
            "**exactly** with the User-Name: case counts, nothing is trimmed or Unicode-folded. See "
            "[Changes](#changes)", "—"),
+    Option("exempt_usernames", "comma-separated users accepted without Duo (each trimmed of surrounding spaces)",
+           "comma-separated users accepted without Duo, in addition to `exempt_username_N`: each trimmed of "
+           "surrounding spaces, then compared exactly (the stack's `ExemptUsernames` parameter)", "—", name_list, (),
+           ours=True),
     Option("client_ip_attr", "the RADIUS attribute carrying the user's IP for Duo (default Calling-Station-Id)",
            "the request attribute carrying the user's IP, passed to Duo as `ipaddr`", "`Calling-Station-Id`",
            client_ip_attribute, "Calling-Station-Id", "client_ip_attr"),
@@ -227,6 +250,9 @@ OPTIONS: tuple[Option, ...] = (
            "`utf-8`", text_encoding, "utf-8", "pw_codec"),
     Option("http_proxy_host", "a web proxy for outbound HTTPS to Duo", "a web proxy for outbound HTTPS to Duo", "—"),
     Option("http_proxy_port", "its port (default 80)", "its port", "80", whole(1, 65535), 80),
+    Option("http_proxy", "a web proxy for outbound HTTPS to Duo, as host:port",
+           "`http_proxy_host` and `http_proxy_port` in one value, `host:port` (the stack's `HttpProxy` parameter); "
+           "`http_proxy_host` wins when both are set", "—", host_port, None, "http_proxy", ours=True),
     Option("ca_certs", "a CA bundle to trust for Duo (default: Duo's pinned bundle from duo_client)",
            "what to trust for Duo's certificate: a PEM CA bundle; the local MFA service's `ca.pem` for tests and "
            "trials", "Duo's pinned CA bundle (from duo_client)", ca_file, None, "ca_certs", ours=True),

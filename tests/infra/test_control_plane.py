@@ -196,8 +196,11 @@ def test_rotation_runs_in_the_proxies_subnets_with_its_own_security_group(varian
     rules = variant.resources("AWS::EC2::SecurityGroup")[group["Fn::GetAtt"][0]]["Properties"]
     (https,) = rules["SecurityGroupEgress"]
     assert (https["IpProtocol"], https["FromPort"], https["ToPort"], https["CidrIp"]) == ("tcp", 443, 443, "0.0.0.0/0")
-    (to_proxies,) = [r["Properties"] for r in variant.resources("AWS::EC2::SecurityGroupEgress").values()
-                     if r["Properties"]["GroupId"] == group]
+    egress = [r["Properties"] for r in variant.resources("AWS::EC2::SecurityGroupEgress").values()
+              if r["Properties"]["GroupId"] == group]
+    (to_proxies,) = [r for r in egress if r["FromPort"] != 53]
+    # DNS to the directory's controllers, which a VPC's DHCP options may name as its DNS servers
+    assert sorted(r["IpProtocol"] for r in egress if r["FromPort"] == r["ToPort"] == 53) == ["tcp", "udp"]
     assert (to_proxies["IpProtocol"], to_proxies["FromPort"], to_proxies["DestinationSecurityGroupId"]) == (
         "udp", ref("RadiusPort"), proxies_group)
     (from_rotation,) = [r["Properties"] for r in variant.resources("AWS::EC2::SecurityGroupIngress").values()

@@ -168,7 +168,11 @@ def test_task_environment_is_one_the_proxy_accepts(variant):
     environment = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert set(environment) == {"DUOMFA_SECRETS_SOURCE", "DUOMFA_RADIUS_CLIENTS", "DUOMFA_PORT",
                                 "DUOMFA_FAILMODE", "DUOMFA_HTTP_PORT", "DUOMFA_API_TIMEOUT",
-                                "DUOMFA_STATUS_SERVER_CLIENTS"}
+                                "DUOMFA_STATUS_SERVER_CLIENTS", "DUOMFA_EXEMPT_USERNAMES", "DUOMFA_HTTP_PROXY",
+                                "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE"}
+    assert environment["DUOMFA_EXEMPT_USERNAMES"] == ref("ExemptUsernames")
+    assert environment["DUOMFA_HTTP_PROXY"] == ref("HttpProxy")
+    assert environment["DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE"] == ref("MaxPushesPerUserPerMinute")
     assert environment["DUOMFA_PORT"] == ref("RadiusPort")
     assert environment["DUOMFA_FAILMODE"] == ref("FailMode")
     secret = next(iter(variant.resources("AWS::SecretsManager::Secret")))
@@ -178,7 +182,9 @@ def test_task_environment_is_one_the_proxy_accepts(variant):
     example.update({"DUOMFA_SECRETS_SOURCE": "aws-secretsmanager:arn:aws-us-gov:secretsmanager:us-gov-west-1:"
                                              "123456789012:secret:duomfa-AbCdEf",
                     "DUOMFA_RADIUS_CLIENTS": "10.0.0.10,10.0.32.10", "DUOMFA_PORT": "1812",
-                    "DUOMFA_FAILMODE": "secure", "DUOMFA_STATUS_SERVER_CLIENTS": "10.0.0.0/19,10.0.32.0/19"})
+                    "DUOMFA_FAILMODE": "secure", "DUOMFA_STATUS_SERVER_CLIENTS": "10.0.0.0/19,10.0.32.0/19",
+                    "DUOMFA_EXEMPT_USERNAMES": " svc-break-glass, svc-backup ", "DUOMFA_HTTP_PROXY": "",
+                    "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE": "3"})
     settings = load_settings(None, example)
     assert settings is not None
 
@@ -400,3 +406,16 @@ def test_stack_exposes_what_the_control_plane_needs(variant):
     assert {"ProxySecurityGroupId", "RadiusServersParameterName", "SecretArn", "TopicArn", "LoadBalancerDnsName",
             "LoadBalancerAddresses", "DirectoryStateParameterName",
             "DeadLetterQueueUrl"} <= set(variant.json["Outputs"])
+
+
+def test_the_proxies_may_reach_dns_on_the_directory_and_the_web_proxy_only_when_one_is_set(variant):
+    (service,) = variant.resources("AWS::ECS::Service").values()
+    proxies_group = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"][0]
+    egress = {name: r for name, r in variant.resources("AWS::EC2::SecurityGroupEgress").items()
+              if r["Properties"]["GroupId"] == proxies_group}
+    dns = [r["Properties"] for r in egress.values() if r["Properties"]["FromPort"] == 53]
+    assert sorted(r["IpProtocol"] for r in dns) == ["tcp", "udp"]
+    assert all("DestinationSecurityGroupId" in r for r in dns)  # the directory's group, nowhere else
+    (web_proxy,) = [r for r in egress.values() if r.get("Condition") == "HasHttpProxy"]
+    assert web_proxy["Properties"]["FromPort"] == {"Fn::Select": [1, {"Fn::Split": [":", ref("HttpProxy")]}]}
+    assert variant.json["Conditions"]["HasHttpProxy"] == {"Fn::Not": [{"Fn::Equals": [ref("HttpProxy"), ""]}]}

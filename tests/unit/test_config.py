@@ -264,3 +264,22 @@ def test_typed_values_are_parsed_once():
     assert settings.require_message_authenticator is MessageAuthenticatorPolicy.YES
     assert settings.secrets_source == SecretsSource("aws-secretsmanager", "arn:aws:secretsmanager:us-east-1:1:secret:x")
     assert str(settings.secrets_source).startswith("aws-secretsmanager:arn:")
+
+
+def test_the_stack_s_comma_separated_exempt_users_join_the_numbered_ones(tmp_path):
+    settings = load_settings(write(tmp_path, minimal("exempt_username_1 = svc-one")),
+                             {"DUOMFA_EXEMPT_USERNAMES": " svc-break-glass , Svc Two,,svc-one"})
+    assert settings.exempt_usernames == ("svc-one", "svc-break-glass", "Svc Two")
+
+
+@pytest.mark.parametrize("value, expected", [("proxy.corp.example:3128", "http://proxy.corp.example:3128"),
+                                             ("10.0.0.5:8080", "http://10.0.0.5:8080"), ("", None)])
+def test_http_proxy_is_host_and_port(tmp_path, value, expected):
+    assert load_settings(write(tmp_path, minimal()), {"DUOMFA_HTTP_PROXY": value}).http_proxy == expected
+
+
+@pytest.mark.parametrize("value", ["proxy.corp.example", "http://proxy:3128", "user:pw@proxy:3128", "proxy:99999"])
+def test_http_proxy_that_is_not_host_and_port_is_refused_without_showing_credentials(tmp_path, value):
+    with pytest.raises(ConfigError, match="not host:port|holds credentials") as caught:
+        load_settings(write(tmp_path, minimal()), {"DUOMFA_HTTP_PROXY": value})
+    assert "pw" not in str(caught.value)

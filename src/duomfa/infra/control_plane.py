@@ -31,7 +31,7 @@ from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
 from duomfa.infra.inline_provider import inline_framework_code
 from duomfa.infra.load_balancer import RadiusLoadBalancer
 from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
-from duomfa.infra.proxy_service import ProxyService
+from duomfa.infra.proxy_service import ProxyService, allow_dns_to
 
 # What each image function runs: `python -m awslambdaric MODULE.FUNCTION` (infra names control code by path only;
 # tests/integration/test_lambda_handlers.py checks that each resolves in the installed package).
@@ -66,7 +66,7 @@ class ControlPlane(Construct):
                  state_parameter_name: str, load_balancer: RadiusLoadBalancer, load_balancer_on: CfnCondition,
                  load_balancer_addresses_in_use: CfnCondition, probe_source_cidrs: str, radius_port: str,
                  radius_timeout: str, radius_retries: str, rotation_schedule: str, log_retention_days: float,
-                 directory_mfa: str = "Enabled") -> None:
+                 directory_mfa: str = "Enabled", directory_security_group_id: str = "") -> None:
         super().__init__(scope, construct_id)
         self._key = key
         self._log_retention_days = log_retention_days
@@ -180,11 +180,10 @@ class ControlPlane(Construct):
                                    from_port=port, to_port=port,
                                    destination_security_group_id=proxies.security_group.security_group_id,
                                    description="Status-Server signed with the pending secret, to every proxy")
-        proxies.allow_radius_from(self.rotation_security_group.security_group_id,
-                                  "Status-Server from the rotation Lambda (status_server_clients: no logins)",
-                                  "FromRotation")
         # the proxies answer Status-Server only (never an Access-Request) from where the rotation Lambda runs
-        proxies.container.add_environment("DUOMFA_STATUS_SERVER_CLIENTS", probe_source_cidrs)
+        proxies.allow_status_server_from(self.rotation_security_group.security_group_id, probe_source_cidrs,
+                                         "FromRotation")
+        allow_dns_to(self, "Rotation", self.rotation_security_group.security_group_id, directory_security_group_id)
 
         rotation_role = self._role("RotationRole", "Duo MFA rotation: the RADIUS shared secret, one step at a time")
         rotation_role.add_to_policy(iam.PolicyStatement(

@@ -31,6 +31,9 @@ class ProxyParameters:
     max_tasks: CfnParameter
     radius_port: CfnParameter
     failmode: CfnParameter
+    exempt_usernames: CfnParameter
+    http_proxy: CfnParameter
+    max_pushes_per_user_per_minute: CfnParameter
     task_cpu: CfnParameter
     task_memory: CfnParameter
     notification_email: CfnParameter
@@ -57,6 +60,7 @@ class ProxyParameters:
     load_balancer_address_fixed: CfnCondition
     load_balancer_addresses_in_use: CfnCondition
     image_from_codecommit: CfnCondition
+    has_http_proxy: CfnCondition
 
     @classmethod
     def define(cls, stack: Stack, *, federal: bool = False) -> ProxyParameters:
@@ -98,6 +102,24 @@ class ProxyParameters:
                             "users in after their AD password (Duo's default), secure rejects them. Any later "
                             "fault, or an answer that is not Duo's, always rejects",
                 constraint_description="safe or secure"),
+            exempt_usernames=parameter(
+                "ExemptUsernames", type="String", default="",
+                allowed_pattern=r"^[^;\"'`$\\]*$",
+                description="Comma-separated usernames the proxies accept without Duo (break-glass accounts, as "
+                            "exempt_username_N in an authproxy.cfg): each trimmed of surrounding spaces, then "
+                            "matched exactly",
+                constraint_description="usernames separated by commas, without quotes, ;, $ or backslashes"),
+            http_proxy=parameter(
+                "HttpProxy", type="String", default="",
+                allowed_pattern=r"^([A-Za-z0-9.-]+:[0-9]{1,5})?$",
+                description="Optional web proxy for the proxies' HTTPS to Duo, host:port (as http_proxy_host and "
+                            "http_proxy_port in an authproxy.cfg); AWS API calls do not use it",
+                constraint_description="empty, or host:port"),
+            max_pushes_per_user_per_minute=parameter(
+                "MaxPushesPerUserPerMinute", type="Number", default=3, min_value=1, max_value=1000,
+                description="Pushes and calls per person per minute before the proxies refuse more (push-bombing "
+                            "guard)",
+                constraint_description="a whole number from 1 to 1000"),
             task_cpu=parameter(
                 "TaskCpu", type="String", default="512", allowed_values=list(FARGATE_CPU_MEMORY),
                 description="CPU units of each proxy task (1024 = 1 vCPU)",
@@ -219,9 +241,11 @@ class ProxyParameters:
                               expression=Fn.condition_and(load_balancer_on, fixed))  # type: ignore[arg-type]
         from_codecommit = CfnCondition(stack, "ImageFromCodeCommit",
                                        expression=Fn.condition_equals(p["image_source"].value_as_string, "CodeCommit"))
+        has_http_proxy = CfnCondition(stack, "HasHttpProxy", expression=Fn.condition_not(
+            Fn.condition_equals(p["http_proxy"].value_as_string, "")))
         parameters = cls(**p, has_kms_admin=has_kms_admin, load_balancer_on=load_balancer_on,
                          load_balancer_address_fixed=fixed, load_balancer_addresses_in_use=in_use,
-                         image_from_codecommit=from_codecommit)
+                         image_from_codecommit=from_codecommit, has_http_proxy=has_http_proxy)
         parameters._add_rules(stack)
         return parameters
 
@@ -261,7 +285,9 @@ class ProxyParameters:
 
         return [
             {"Label": {"default": "Duo"}, "Parameters": ids(self.duo_integration_key, self.duo_secret_key,
-                                                            self.duo_api_host, self.failmode)},
+                                                            self.duo_api_host, self.failmode,
+                                                            self.exempt_usernames, self.http_proxy,
+                                                            self.max_pushes_per_user_per_minute)},
             {"Label": {"default": "Proxies"}, "Parameters": ids(self.proxy_count, self.max_tasks, self.radius_port,
                                                                 self.task_cpu, self.task_memory)},
             {"Label": {"default": "Load balancer (optional)"},

@@ -4,7 +4,7 @@ subnets with autoscaling, and the security groups between the directory and the 
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Token
+from aws_cdk import CfnCondition, Duration, Fn, RemovalPolicy, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -38,7 +38,8 @@ class ProxyService(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, directory: DirectoryEndpoint,
                  secret: secretsmanager.ISecret, key: kms.IKey, repository: ecr.IRepository, image_tag: str,
                  radius_port: str, failmode: str, proxy_count: str, max_tasks: str, cpu: str, memory: str,
-                 log_retention_days: str) -> None:
+                 log_retention_days: str, exempt_usernames: str = "", http_proxy: str = "",
+                 max_pushes_per_user_per_minute: str = "3", has_http_proxy: CfnCondition | None = None) -> None:
         super().__init__(scope, construct_id)
         port = Token.as_number(radius_port)
 
@@ -75,6 +76,10 @@ class ProxyService(Construct):
                 "DUOMFA_FAILMODE": failmode,
                 "DUOMFA_HTTP_PORT": str(HTTP_PORT),
                 "DUOMFA_API_TIMEOUT": str(API_TIMEOUT_SECONDS),
+                # what an authproxy.cfg carries besides keys (empty: none)
+                "DUOMFA_EXEMPT_USERNAMES": exempt_usernames,
+                "DUOMFA_HTTP_PROXY": http_proxy,
+                "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE": max_pushes_per_user_per_minute,
             },
             port_mappings=[ecs.PortMapping(container_port=port, protocol=ecs.Protocol.UDP, name="radius"),
                            ecs.PortMapping(container_port=HTTP_PORT, protocol=ecs.Protocol.TCP, name="http")],
@@ -90,6 +95,15 @@ class ProxyService(Construct):
             description="Duo MFA proxies: RADIUS from the directory, HTTPS out")
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
                                             "HTTPS to Duo, Secrets Manager, ECR and CloudWatch Logs")
+        allow_dns_to(self, "Proxy", self.security_group.security_group_id, directory.security_group_id)
+        if has_http_proxy is not None:
+            # the web proxy's address is only known as a name or address in the parameter: any IPv4, its port only
+            proxy_port = Token.as_number(Fn.select(1, Fn.split(":", http_proxy)))
+            egress = ec2.CfnSecurityGroupEgress(
+                self, "ToHttpProxy", group_id=self.security_group.security_group_id, ip_protocol="tcp",
+                from_port=proxy_port, to_port=proxy_port, cidr_ip="0.0.0.0/0",
+                description="Duo MFA: HTTPS to Duo through the web proxy (HttpProxy)")
+            egress.cfn_options.condition = has_http_proxy
         self.allow_radius_from(directory.security_group_id, "RADIUS from the directory's domain controllers",
                                "FromDirectory", port)
         # the directory's security group lets its controllers talk only to its own members unless told otherwise
@@ -127,6 +141,13 @@ class ProxyService(Construct):
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
 
+    def allow_status_server_from(self, source_security_group_id: str, source_cidrs: str, construct_id: str) -> None:
+        """Let a prober in (UDP) and make its subnets Status-Server-only clients: it can check a proxy with a
+        secret, never log anyone in."""
+        self.allow_radius_from(source_security_group_id, "Status-Server only (status_server_clients: no logins)",
+                               construct_id)
+        self.container.add_environment("DUOMFA_STATUS_SERVER_CLIENTS", source_cidrs)
+
     def allow_radius_from(self, source_security_group_id: str, description: str, construct_id: str,
                           port: float | None = None) -> None:
         """Let RADIUS (UDP) in from a security group: the directory's, or the load balancer's."""
@@ -134,3 +155,13 @@ class ProxyService(Construct):
         ec2.CfnSecurityGroupIngress(self, construct_id, group_id=self.security_group.security_group_id,
                                     ip_protocol="udp", from_port=port, to_port=port,
                                     source_security_group_id=source_security_group_id, description=description)
+
+
+def allow_dns_to(scope: Construct, prefix: str, group_id: str, directory_group_id: str) -> None:
+    """DNS (UDP and TCP 53) from a group to the directory's: a VPC whose DHCP options name the domain controllers as
+    its DNS servers resolves nothing for a group that may only reach TCP 443 (the Amazon-provided resolver is not
+    subject to security groups, the controllers are)."""
+    for protocol in ("udp", "tcp"):
+        ec2.CfnSecurityGroupEgress(scope, f"{prefix}Dns{protocol.upper()}", group_id=group_id, ip_protocol=protocol,
+                                   from_port=53, to_port=53, destination_security_group_id=directory_group_id,
+                                   description=f"Duo MFA: DNS ({protocol.upper()}) to the directory's controllers")

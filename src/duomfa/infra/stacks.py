@@ -59,7 +59,10 @@ class DuoMfaStack(Stack):
             radius_port=p.radius_port.value_as_string, failmode=p.failmode.value_as_string,
             proxy_count=p.proxy_count.value_as_string, max_tasks=p.max_tasks.value_as_string,
             cpu=p.task_cpu.value_as_string, memory=p.task_memory.value_as_string,
-            log_retention_days=p.log_retention_days.value_as_string)
+            log_retention_days=p.log_retention_days.value_as_string,
+            exempt_usernames=p.exempt_usernames.value_as_string, http_proxy=p.http_proxy.value_as_string,
+            max_pushes_per_user_per_minute=p.max_pushes_per_user_per_minute.value_as_string,
+            has_http_proxy=p.has_http_proxy)
         self.load_balancer = RadiusLoadBalancer(
             self, "RadiusLoadBalancer", vpc=vpc, directory=directory, proxies=self.proxies,
             condition=p.load_balancer_on,
@@ -92,7 +95,8 @@ class DuoMfaStack(Stack):
             probe_source_cidrs=subnet_cidrs, radius_port=p.radius_port.value_as_string,
             radius_timeout=p.radius_timeout.value_as_string, radius_retries=p.radius_retries.value_as_string,
             rotation_schedule=p.rotation_schedule.value_as_string,
-            log_retention_days=p.log_retention_days.value_as_number, directory_mfa=p.directory_mfa.value_as_string)
+            log_retention_days=p.log_retention_days.value_as_number, directory_mfa=p.directory_mfa.value_as_string,
+            directory_security_group_id=directory.security_group_id)
         self.template_options.metadata = {"AWS::CloudFormation::Interface": {
             "ParameterGroups": extra_groups + p.interface_groups()}}
         self._outputs()
