@@ -46,6 +46,9 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
                         help="seconds before an unanswered push or call is denied as timed out (default: 60)")
     parser.add_argument("--long-poll", type=float, default=15.0,
                         help="longest /auth_status waits for a decision, in seconds (default: 15)")
+    parser.add_argument("--log-requests", action="store_true",
+                        help="write one JSON line per API request to the MFA service's logs/requests.jsonl: method, "
+                             "path, parameter names (never values), ikey, HTTP status, Duo code, duration")
 
 
 # duomfa mfa serve
@@ -54,7 +57,7 @@ def cmd_mfa_serve(args: argparse.Namespace) -> int:
 
     policy = _policy(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(args.data, args.host, args.port, policy))
+        asyncio.run(serve_forever(args.data, args.host, args.port, policy, log_requests=args.log_requests))
     return 0
 
 
@@ -219,7 +222,7 @@ def cmd_mfa_log(args: argparse.Namespace) -> int:
     import datetime
 
     for entry in entries:
-        when = datetime.datetime.fromtimestamp(entry.get("time", 0), datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        when = datetime.datetime.fromtimestamp(entry.get("time", 0), datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
         print(f"{when} {entry.get('event', ''):<6} {entry.get('username', ''):<16} {entry.get('factor', '') or '':<9}"
               f"{entry.get('result', ''):<6} {entry.get('reason', '')}  ip={entry.get('ipaddr', '') or '-'}"
               + (f" txid={entry['txid']}" if entry.get("txid") else ""))
@@ -290,9 +293,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise CommandError(f"duomfa synth needs the CDK libraries ({exc.name} is missing): "
                            "pip install 'duomfa[infra]'") from None
     paths = synth_templates(Path(args.out))
-    templates = [{"path": str(path), "bytes": path.stat().st_size} for path in paths]
-    lines = [f"{t['path']}  {t['bytes']:,} bytes" for t in templates]
-    if any(t["bytes"] > DIRECT_UPLOAD_LIMIT for t in templates):
+    sizes = [(str(path), path.stat().st_size) for path in paths]
+    templates = [{"path": name, "bytes": size} for name, size in sizes]
+    lines = [f"{name}  {size:,} bytes" for name, size in sizes]
+    if any(size > DIRECT_UPLOAD_LIMIT for _, size in sizes):
         lines.append(f"templates over {DIRECT_UPLOAD_LIMIT:,} bytes deploy through S3: upload them in the console "
                      "(it stores them in S3 for you) or pass --template-url, not --template-body")
     _emit(args, {"templates": templates}, "\n".join(lines))
@@ -416,14 +420,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="app_command", required=True, metavar="COMMAND")
     p = app.add_parser("add", help="create an integration and print its keys")
     p.add_argument("name")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_app_add)
     p = app.add_parser("list", help="list integrations")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_app_list)
     p = app.add_parser("remove", help="remove an integration")
     p.add_argument("name")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_app_remove)
 
     user = mfa.add_parser("user", help="users and their devices").add_subparsers(
@@ -433,32 +440,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--totp", action="store_true", help="the device shows TOTP passcodes (authenticator app)")
     p.add_argument("--push", action="store_true", help="the device approves pushes on its device page")
     p.add_argument("--phone", metavar="NUMBER", help="the device takes calls and SMS passcodes at NUMBER")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_user_add)
     p = user.add_parser("status", help="set a user's status")
     p.add_argument("username")
     p.add_argument("status", choices=("active", "bypass", "disabled"))
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_user_status)
     p = user.add_parser("unlock", help="clear a lockout after too many failures")
     p.add_argument("username")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_user_unlock)
     p = user.add_parser("bypass-codes", help="issue one-time bypass codes (replacing older ones)")
     p.add_argument("username")
     p.add_argument("--count", type=int, default=10, help="how many (default: 10)")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_user_bypass_codes)
     p = user.add_parser("list", help="list users")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_user_list)
     p = user.add_parser("show", help="show a user and the links to their device pages")
     p.add_argument("username")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_user_show)
     p = user.add_parser("remove", help="remove a user and their devices")
     p.add_argument("username")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_user_remove)
 
     hotp = mfa.add_parser("hotp", help="hardware HOTP tokens").add_subparsers(
@@ -473,7 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="read the seed (hex) from standard input; prompts without echo on a terminal")
     seed.add_argument("--secret-file", metavar="PATH", help="read the seed (hex) from this file")
     p.add_argument("--counter", type=int, default=0, help="the token's current counter (default: 0)")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_hotp_add)
 
     push = mfa.add_parser("push", help="answer a pending push or call").add_subparsers(
@@ -482,13 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
         p = push.add_parser(decision, help=f"{decision} the user's newest pending request")
         p.add_argument("username")
         p.add_argument("--txid", help="answer this request rather than the newest")
-        data_option(p), json_option(p)
+        data_option(p)
+        json_option(p)
         p.set_defaults(func=cmd_push_answer, decision=decision)
 
     p = mfa.add_parser("log", help="read the authentication log")
     p.add_argument("--user", help="only this user's entries")
     p.add_argument("--limit", type=int, default=0, help="only the last N entries")
-    data_option(p), json_option(p)
+    data_option(p)
+    json_option(p)
     p.set_defaults(func=cmd_mfa_log)
     return parser
 

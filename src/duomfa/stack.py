@@ -79,7 +79,7 @@ async def run_stack(args: argparse.Namespace, policy: Policy, out: TextIO = sys.
     root = Path(args.data) if args.data else default_stack_dir()
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     mfa_dir = root / "mfaservice"
-    mfa = await start_service(mfa_dir, "127.0.0.1", args.mfa_port, policy, echo=None)
+    mfa = await start_service(mfa_dir, "127.0.0.1", args.mfa_port, policy, echo=None, log_requests=args.log_requests)
     proxy = None
     try:
         admin = Admin(mfa_dir)

@@ -65,7 +65,8 @@ def test_restart_keeps_integrations_users_and_used_passcodes(tmp_path):
         app = first.admin("app", "add", "vpn")
         user = first.admin("user", "add", "carol", "--totp")
         code = pyotp.parse_uri(user["totp_uri"]).now()
-        assert first.client(app["ikey"], app["skey"]).auth("passcode", username="carol", passcode=code)["result"] == "allow"
+        answer = first.client(app["ikey"], app["skey"]).auth("passcode", username="carol", passcode=code)
+        assert answer["result"] == "allow"
     finally:
         first.stop()
     second = MfaServer(data)

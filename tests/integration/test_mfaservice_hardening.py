@@ -45,12 +45,12 @@ def app(server):
 def https(server: MfaServer, raw_request: bytes) -> tuple[int, bytes]:
     """Send exactly these bytes over TLS (the service's CA trusted) and return the status and body."""
     context = ssl.create_default_context(cafile=server.ca_cert)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        with context.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
-            tls.sendall(raw_request)
-            response = http.client.HTTPResponse(tls)
-            response.begin()
-            return response.status, response.read()
+    with (socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock,
+          context.wrap_socket(sock, server_hostname="127.0.0.1") as tls):
+        tls.sendall(raw_request)
+        response = http.client.HTTPResponse(tls)
+        response.begin()
+        return response.status, response.read()
 
 
 def request_bytes(server: MfaServer, method: str, path: str, headers: dict[str, bytes], body: bytes = b"") -> bytes:
@@ -374,7 +374,7 @@ def test_used_codes_stay_used_after_the_service_is_killed_right_after_allowing_t
     try:
         app = server.admin("app", "add", "replay")
         totp = pyotp.parse_uri(server.admin("user", "add", "replay", "--totp")["totp_uri"])
-        phone = server.admin("user", "add", "replay-sms", "--phone", "+15555550199")
+        server.admin("user", "add", "replay-sms", "--phone", "+15555550199")
         seed_file = tmp_path / "seed"
         seed_file.write_text(SEED_HEX)
         duomfa("mfa", "hotp", "add", "replay", "--secret-file", str(seed_file), "--data", str(data))

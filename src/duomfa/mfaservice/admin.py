@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from duomfa.mfaservice import otp
+from duomfa.mfaservice.address import recorded_api_host
 from duomfa.mfaservice.auditlog import AuditLog, operator
 from duomfa.mfaservice.datadir import DataDir, Notify, open_data_dir, print_notice
-from duomfa.mfaservice.address import recorded_api_host
 from duomfa.mfaservice.service import DENIED_MSG, SUCCESS_MSG, describe_device
 from duomfa.mfaservice.store import Device, Store, StoreError, User
 from duomfa.mfaservice.tls import ensure_ca

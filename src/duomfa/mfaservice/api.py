@@ -3,12 +3,17 @@ Duo's envelope (`{"stat": "OK", "response": …}` or `{"stat": "FAIL", "code", "
 
 The signature check reads the integration's skey from the store, so it runs on the store worker, in the same hop
 as the endpoint's own store work.
+
+Everything under Duo's API paths (/auth/, /rest/, /admin/) answers in Duo's JSON, unknown paths and methods
+included, and may be written to the request log; the device, activation and portal pages are not API paths.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import sys
 import time
 import traceback
 import urllib.parse
@@ -17,12 +22,23 @@ from typing import Any
 
 from aiohttp import web
 
+from duomfa.mfaservice.auditlog import AuditLog
 from duomfa.mfaservice.service import ApiError, MfaService
-from duomfa.mfaservice.signing import SignatureError, SignedRequest, verify
+from duomfa.mfaservice.signing import SignatureError, SignedRequest, claimed_ikey, verify
 from duomfa.mfaservice.store import Integration, Store
 
 MAX_BODY_BYTES = 64 * 1024
 SERVICE_KEY = web.AppKey("service", MfaService)
+REQUEST_LOG_KEY = web.AppKey("request_log", AuditLog)  # set only with --log-requests
+PARAM_NAMES_KEY = web.RequestKey("param_names", list[str])  # the names of the parameters a handler read
+DUO_CODE_KEY = web.ResponseKey("duo_code", int)  # the Duo error code an error response carries
+# Duo's API paths: Auth API v2 (/auth/v2/), Auth API v1 (/rest/v1/, not served), Admin API (/admin/, not served)
+API_PREFIXES = ("/auth/", "/rest/", "/admin/")
+IKEY_SHAPE = re.compile(r"[A-Z0-9]{20}")  # what the request log shows of a claimed ikey; anything else is not one
+# parameter names the request log shows: a name that is not an identifier (a malformed body can put a value, a
+# passcode say, where a name goes) is only counted
+PARAM_NAME_SHAPE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
+MAX_LOGGED_PATH = 200
 
 # Checks the request's signature and returns its integration; call it on the store worker.
 Authenticate = Callable[[], Integration]
@@ -37,7 +53,9 @@ def fail(http_status: int, code: int, message: str, detail: str | None = None) -
     body: dict[str, Any] = {"stat": "FAIL", "code": code, "message": message}
     if detail:
         body["message_detail"] = detail
-    return web.json_response(body, status=http_status)
+    response = web.json_response(body, status=http_status)
+    response[DUO_CODE_KEY] = code
+    return response
 
 
 async def _read_request(request: web.Request) -> tuple[SignedRequest, dict[str, str]]:
@@ -64,6 +82,7 @@ async def _read_request(request: web.Request) -> tuple[SignedRequest, dict[str, 
         source = request.query_string if request.method in ("GET", "DELETE") else text
         signed_params = urllib.parse.parse_qs(source, keep_blank_values=True)
         values = {key: vals[0] for key, vals in signed_params.items()}
+    request[PARAM_NAMES_KEY] = sorted(values)
     if request.method not in ("GET", "DELETE") and body is not None and request.query_string:
         # v5 signs the query too; duo_client never sends one with a JSON POST
         signed_params = urllib.parse.parse_qs(request.query_string, keep_blank_values=True)
@@ -176,21 +195,74 @@ ENDPOINTS: dict[str, tuple[str, Handler]] = {
 }
 
 
-async def not_found(request: web.Request) -> web.Response:
-    return fail(404, 40401, "Resource not found")
+def is_api_path(path: str) -> bool:
+    return any(path.startswith(prefix) or path == prefix[:-1] for prefix in API_PREFIXES)
 
 
-async def method_not_allowed(request: web.Request) -> web.Response:
-    return fail(405, 40501, "Method not allowed")
+def duo_error(exc: web.HTTPException) -> web.Response:
+    """What the router's own refusals (no such path, wrong method …) look like in Duo's JSON."""
+    if exc.status == 404:
+        return fail(404, 40401, "Resource not found")
+    if exc.status == 405:
+        response = fail(405, 40501, "Method not allowed")
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    if exc.status == 413:
+        return fail(413, 41301, "Request entity too large")
+    return fail(exc.status, exc.status * 100 + 1, exc.reason)
+
+
+def log_request(log: AuditLog, request: web.Request, response: web.StreamResponse | None, seconds: float) -> None:
+    """One line of the request log: what was asked and how it was answered — parameter names, never values, and
+    nothing of the signature."""
+    names = request.get(PARAM_NAMES_KEY)
+    if names is None:  # refused before the handler read its parameters: the query string is all there is
+        names = sorted(urllib.parse.parse_qs(request.query_string, keep_blank_values=True))
+    shown = [name for name in names if PARAM_NAME_SHAPE.fullmatch(name)]
+    ikey = claimed_ikey(request.headers.get("Authorization"))
+    fields: dict[str, Any] = {
+        "method": request.method[:16],
+        "path": request.path[:MAX_LOGGED_PATH],
+        "params": shown,
+        "ikey": ikey if ikey is not None and IKEY_SHAPE.fullmatch(ikey) else None,
+        "status": response.status if response is not None else None,  # None: the client left before the answer
+        "code": response.get(DUO_CODE_KEY) if response is not None else None,
+        "duration_ms": round(seconds * 1000, 1),
+    }
+    if len(shown) < len(names):
+        fields["other_params"] = len(names) - len(shown)
+    try:
+        log.write("request", **fields)
+    except OSError as exc:  # a full disk must not turn answers into errors
+        print(f"duomfa MFA service: could not write the request log ({exc})", file=sys.stderr, flush=True)
+
+
+@web.middleware
+async def duo_api_paths(request: web.Request,
+                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Under Duo's API paths: Duo's JSON for whatever the router refuses, and a request-log line if one is kept."""
+    if not is_api_path(request.path):
+        return await handler(request)
+    started = time.monotonic()
+    response: web.StreamResponse | None = None
+    try:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = duo_error(exc)
+        return response
+    finally:
+        log = request.app.get(REQUEST_LOG_KEY)
+        if log is not None:
+            log_request(log, request, response, time.monotonic() - started)
 
 
 def add_routes(app: web.Application) -> None:
+    """The Auth API v2 endpoints. Other paths and methods under API_PREFIXES are refused by the router and answered
+    in Duo's JSON by `duo_api_paths`, which the application must have as a middleware."""
     app.router.add_get("/auth/v2/ping", ping)
     for path, (method, handler) in ENDPOINTS.items():
-        endpoint = signed_endpoint(handler)
-        app.router.add_route(method, path, endpoint)
-        if method == "GET":  # aiohttp adds HEAD for GET routes
-            app.router.add_route("POST", path, method_not_allowed)
-        else:
-            app.router.add_route("GET", path, method_not_allowed)
-    app.router.add_route("*", "/auth/v2/{tail:.*}", not_found)
+        app.router.add_route(method, path, signed_endpoint(handler))

@@ -133,6 +133,10 @@ class DataDir:
         return self.path / "logs" / "admin.jsonl"
 
     @property
+    def request_log(self) -> Path:
+        return self.path / "logs" / "requests.jsonl"
+
+    @property
     def marker(self) -> Path:
         return self.path / MARKER_NAME
 

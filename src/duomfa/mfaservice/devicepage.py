@@ -42,11 +42,11 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
 
 
 def _when(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def transaction_view(service: MfaService, transaction: Transaction) -> dict[str, Any]:
-    user = service.store.user_by_id(transaction.user_id)
+    user = service.store.user_by_id(transaction.user_id) if transaction.user_id is not None else None
     return {
         "txid": transaction.txid,
         "kind": "call" if transaction.factor == "phone" else "push",
@@ -60,9 +60,11 @@ def transaction_view(service: MfaService, transaction: Transaction) -> dict[str,
 
 
 def device_state(service: MfaService, device: Device) -> dict[str, Any]:
+    waiting = service.store.waiting_transactions(device_id=device.device_id)
+    inbox = service.store.sms_inbox(device.device_id)
     return {
-        "pending": [transaction_view(service, t) for t in service.store.waiting_transactions(device_id=device.device_id)],
-        "sms": [{"code": code, "sent": _when(sent), "used": used} for code, sent, used in service.store.sms_inbox(device.device_id)],
+        "pending": [transaction_view(service, t) for t in waiting],
+        "sms": [{"code": code, "sent": _when(sent), "used": used} for code, sent, used in inbox],
         "passcode": otp.totp_now(device.totp_secret) if device.totp_secret else None,
     }
 
@@ -114,13 +116,15 @@ def _device_page(service: MfaService, token: str) -> web.Response:
         svg = segno.make(uri, error="m").svg_data_uri(scale=4)
         enroll = (
             "<section><h2>Passcodes</h2>"
-            f"<p>Current passcode: <strong data-testid=passcode id=passcode>{html.escape(state['passcode'])}</strong></p>"
+            "<p>Current passcode: "
+            f"<strong data-testid=passcode id=passcode>{html.escape(state['passcode'])}</strong></p>"
             "<details><summary>Add to an authenticator app</summary>"
             f"<img alt='TOTP QR code' src='{svg}'><p class=uri>{html.escape(uri)}</p></details></section>"
         )
     body = (
         f"<h1>{html.escape(device.name)}</h1>"
-        f"<p class=sub>Device {html.escape(device.device_id)} of <strong>{html.escape(user.username if user else '?')}</strong></p>"
+        f"<p class=sub>Device {html.escape(device.device_id)} of "
+        f"<strong>{html.escape(user.username if user else '?')}</strong></p>"
         f"<section><h2>Requests</h2><div id=pending data-token='{html.escape(token)}'>"
         f"{_render_pending(state['pending'], token)}</div></section>"
         f"{enroll}"

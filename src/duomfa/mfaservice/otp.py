@@ -49,7 +49,8 @@ def hotp_secret_from_hex(secret_hex: str) -> str:
     try:
         raw = binascii.unhexlify(secret_hex.strip())
     except (binascii.Error, ValueError):
-        raise ValueError("the HOTP secret must be hexadecimal (e.g. 3132333435363738393031323334353637383930)") from None
+        raise ValueError("the HOTP secret must be hexadecimal (e.g. 3132333435363738393031323334353637383930)"
+                         ) from None
     if len(raw) < 10:
         raise ValueError("the HOTP secret must be at least 10 bytes (20 hex digits)")
     return base64.b32encode(raw).decode("ascii")

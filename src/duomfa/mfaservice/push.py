@@ -42,7 +42,8 @@ class PushBroker:
 
     async def start(self) -> None:
         self._last_seq = await self.worker.run(self.store.last_decision_seq)
-        for transaction in await self.worker.run(self.store.waiting_transactions):  # still waiting from before a restart
+        # transactions still waiting from before a restart
+        for transaction in await self.worker.run(self.store.waiting_transactions):
             self.expect(transaction.txid)
             self.track(transaction)
         self._watcher = asyncio.create_task(self._watch_store())

@@ -20,9 +20,14 @@ from duomfa.mfaservice.tls import ensure_server_cert, server_names, server_ssl_c
 from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.signals import wait_for_stop_signal
 
-def build_app(service: MfaService) -> web.Application:
-    app = web.Application(client_max_size=api.MAX_BODY_BYTES)
+DEFAULT_POLICY = Policy()  # frozen: one instance serves every caller that passes none
+
+
+def build_app(service: MfaService, request_log: AuditLog | None = None) -> web.Application:
+    app = web.Application(client_max_size=api.MAX_BODY_BYTES, middlewares=[api.duo_api_paths])
     app[api.SERVICE_KEY] = service
+    if request_log is not None:
+        app[api.REQUEST_LOG_KEY] = request_log
     api.add_routes(app)
     devicepage.add_routes(app)
 
@@ -51,13 +56,17 @@ class RunningService:
 
 
 async def start_service(data_path: Path | str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                        policy: Policy = Policy(), echo: TextIO | None = None) -> RunningService:
+                        policy: Policy = DEFAULT_POLICY, echo: TextIO | None = None,
+                        log_requests: bool = False) -> RunningService:
+    """Serve the Auth API and device pages. `echo`: where authentication lines (and, with `log_requests`, request
+    lines) are copied besides the data directory's logs."""
     data_dir = open_data_dir(data_path)
     store = Store(data_dir.database)
     ensure_server_cert(data_dir, server_names(host))
     store.prune(older_than=time.time() - 86400)
     service = MfaService(store, AuditLog(data_dir.auth_log, echo=echo), policy, base_url="")
-    runner = web.AppRunner(build_app(service), access_log=None, handle_signals=False)
+    request_log = AuditLog(data_dir.request_log, echo=echo) if log_requests else None
+    runner = web.AppRunner(build_app(service, request_log), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=server_ssl_context(data_dir), backlog=1024)
     await site.start()
@@ -75,13 +84,15 @@ async def start_service(data_path: Path | str | None, host: str = DEFAULT_HOST, 
 
 
 async def serve_forever(data_path: Path | str | None, host: str, port: int, policy: Policy,
-                        out: TextIO = sys.stdout) -> None:
-    running = await start_service(data_path, host, port, policy, echo=out)
+                        out: TextIO = sys.stdout, log_requests: bool = False) -> None:
+    running = await start_service(data_path, host, port, policy, echo=out, log_requests=log_requests)
     print(f"duomfa MFA service: data directory {running.data_dir.path}", file=out)
     print(f"duomfa MFA service: CA certificate {running.data_dir.ca_cert}", file=out)
     synchronous = await running.service.run(lambda: running.store.synchronous)
     print(f"duomfa MFA service: database {running.data_dir.database} (WAL, synchronous={synchronous}: "
           "a used one-time code is on disk before the answer goes out)", file=out)
+    if log_requests:
+        print(f"duomfa MFA service: request log {running.data_dir.request_log} (also echoed here)", file=out)
     print(f"duomfa MFA service: listening on https://{running.api_host} "
           f"(Auth API v2; device pages under /device/)", file=out, flush=True)
     try:

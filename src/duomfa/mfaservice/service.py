@@ -20,6 +20,7 @@ from typing import Any
 
 from duomfa.mfaservice import otp
 from duomfa.mfaservice.auditlog import AuditLog
+from duomfa.mfaservice.prompt import UnknownDevice, enroll_prompt, login_prompt, masked_number, read_choice
 from duomfa.mfaservice.push import PushBroker
 from duomfa.mfaservice.store import Device, Integration, Store, Transaction, User
 from duomfa.mfaservice.worker import P, StoreWorker, T
@@ -42,6 +43,7 @@ SMS_DIGITS = 7
 BYPASS_DIGITS = 9
 PORTAL_VALID_SECS = 300
 NEW_USER_POLICIES = ("enroll", "allow", "deny")
+AUTH_FACTORS = ("auto", "push", "passcode", "phone", "sms", "prompt")
 
 
 class ApiError(Exception):
@@ -71,9 +73,9 @@ class Policy:
     long_poll: float = 15.0  # longest an /auth_status call waits for a decision
 
 
-def masked_number(number: str) -> str:
-    digits = [c for c in number if c.isdigit()]
-    return f"XXX-XXX-{''.join(digits[-4:])}" if len(digits) >= 4 else ""
+def flag(value: str | None) -> bool:
+    """A yes/no parameter (`async`, `text_prompt`): "1" in form requests, "1" or true in a JSON body."""
+    return value is not None and value.strip().lower() in ("1", "true")
 
 
 def describe_device(device: Device) -> dict[str, Any]:
@@ -100,6 +102,23 @@ class Pending:
     """An /auth that waits for a person: its transaction is stored; the answer comes from `finish_auth`."""
     transaction: Transaction
     asynchronous: bool  # async=1: answer with the txid at once
+
+
+@dataclass(frozen=True)
+class Decided:
+    """An /auth decided without waiting for a person: a passcode, SMS passcodes sent, or the user's state (bypass,
+    disabled, locked out, unknown and let through by policy)."""
+    result: str
+    status: str
+    status_msg: str
+    factor: str
+    reason: str  # for the auth log
+    username: str
+    user_id: str | None  # None: an unknown user let through by policy
+    device_id: str | None = None
+
+    def answer(self) -> dict[str, Any]:
+        return {"result": self.result, "status": self.status, "status_msg": self.status_msg}
 
 
 class MfaService:
@@ -146,7 +165,7 @@ class MfaService:
 
     def portal_url(self, ikey: str, username: str) -> str:
         expires = int(time.time()) + PORTAL_VALID_SECS
-        payload = f"{expires}:{username}".encode("utf-8")
+        payload = f"{expires}:{username}".encode()
         mac = hmac.new(self._portal_key, payload, hashlib.sha256).hexdigest()[:32]
         code = base64.urlsafe_b64encode(payload).decode("ascii").rstrip("=")
         return f"{self.base_url}/portal?" + urllib.parse.urlencode({"code": f"{code}.{mac}", "akey": ikey})
@@ -168,15 +187,16 @@ class MfaService:
 
     # /preauth
     def preauth(self, integration: Integration, params: Mapping[str, str]) -> dict[str, Any]:
+        """Duo's preauth; with `text_prompt=1`, also the text menu (`prompt`) that duo_unix-style clients show."""
         user, username = self._find_user(params)
+        text_prompt = flag(params.get("text_prompt"))
         if user is None:
             policy = self.policy.new_user_policy
             if policy == "allow":
                 return {"result": "allow", "status_msg": UNKNOWN_ALLOWED_MSG}
             if policy == "deny":
                 return {"result": "deny", "status_msg": UNKNOWN_DENIED_MSG}
-            return {"result": "enroll", "status_msg": ENROLL_MSG,
-                    "enroll_portal_url": self.portal_url(integration.ikey, username)}
+            return self._enroll_answer(integration, username, text_prompt)
         if user.status == "disabled":
             return {"result": "deny", "status_msg": DISABLED_MSG}
         if user.locked_out:
@@ -185,56 +205,97 @@ class MfaService:
             return {"result": "allow", "status_msg": BYPASS_MSG}
         devices = self.store.devices_of(user.user_id)
         if not devices:
-            return {"result": "enroll", "status_msg": ENROLL_MSG,
-                    "enroll_portal_url": self.portal_url(integration.ikey, username)}
-        response: dict[str, Any] = {
-            "result": "auth", "status_msg": ACTIVE_MSG, "devices": [describe_device(d) for d in devices],
-        }
+            return self._enroll_answer(integration, username, text_prompt)
+        nextcodes = {}  # device ID -> first digit of its next unused SMS passcode, as Duo lists it per device
+        described = []
         for device in devices:
-            inbox = [code for code, _, used in self.store.sms_inbox(device.device_id) if not used]
-            if inbox:
-                response["sms_nextcode"] = inbox[0][0]
-                break
+            entry = describe_device(device)
+            if device.type == "phone":
+                unused = [code for code, _, used in self.store.sms_inbox(device.device_id) if not used]
+                if unused:
+                    nextcodes[device.device_id] = entry["sms_nextcode"] = unused[0][0]
+            described.append(entry)
+        response: dict[str, Any] = {"result": "auth", "status_msg": ACTIVE_MSG, "devices": described}
+        if text_prompt:
+            response["prompt"] = login_prompt(username, devices, nextcodes)
         return response
+
+    def _enroll_answer(self, integration: Integration, username: str, text_prompt: bool) -> dict[str, Any]:
+        url = self.portal_url(integration.ikey, username)
+        if not text_prompt:
+            return {"result": "enroll", "status_msg": ENROLL_MSG, "enroll_portal_url": url}
+        # a text client shows status_msg (older ones) or prompt.text: either way the person sees where to enroll
+        prompt = enroll_prompt(url)
+        return {"result": "enroll", "status_msg": prompt["text"], "enroll_portal_url": url, "prompt": prompt}
 
     # /auth
     def start_auth(self, integration: Integration, params: Mapping[str, str], txid: str) -> dict[str, Any] | Pending:
-        """Everything /auth decides at once; a push or call is stored under `txid` and returned as Pending."""
+        """Everything /auth decides at once; a push or call is stored under `txid` and returned as Pending.
+
+        With `async=1` every request gets a txid, whatever the factor and the user's state: what was decided here
+        (a passcode used up, SMS passcodes sent, a bypass, disabled or locked-out user) is stored on the
+        transaction, on disk before the txid goes out, and /auth_status reports it."""
+        asynchronous = flag(params.get("async"))
+        # one store transaction: a passcode is never used up without its outcome on record, nor the other way round
+        # (and a request refused half-way, e.g. a busy database, changes nothing)
+        with self.store.write():
+            outcome = self._auth_outcome(integration, params, txid)
+            if isinstance(outcome, Transaction):
+                return Pending(outcome, asynchronous)
+            if asynchronous:
+                now = time.time()
+                self.store.add_transaction(Transaction(
+                    txid=txid, ikey=integration.ikey, user_id=outcome.user_id, device_id=outcome.device_id,
+                    factor=outcome.factor, result=outcome.result, status=outcome.status,
+                    status_msg=outcome.status_msg, ipaddr=params.get("ipaddr", ""), pushinfo="", display_username="",
+                    login_type="", created_at=now, expires_at=now, decided_at=now,
+                ))
+        self._log_auth(integration, outcome.username, outcome.factor, outcome.result, outcome.status, outcome.reason,
+                       params.get("ipaddr", ""), txid=txid if asynchronous else None, device=outcome.device_id)
+        return {"txid": txid} if asynchronous else outcome.answer()
+
+    def _auth_outcome(self, integration: Integration, params: Mapping[str, str], txid: str) -> Decided | Transaction:
+        """/auth's decision, or the stored transaction of the push or call it started."""
         factor = params.get("factor")
         if not factor:
             raise missing("factor")
-        if factor not in ("auto", "push", "passcode", "phone", "sms"):
+        if factor not in AUTH_FACTORS:
             raise invalid("factor")
-        ipaddr = params.get("ipaddr", "")
+        choice = params.get("prompt") if factor == "prompt" else None
+        if factor == "prompt" and not choice:
+            raise missing("prompt")
         user, username = self._find_user(params)
         if user is None:
             if self.policy.new_user_policy == "allow":
-                self._log_auth(integration, username, factor, "allow", "allow", "unknown user allowed by policy",
-                               ipaddr)
-                return {"result": "allow", "status": "allow", "status_msg": UNKNOWN_ALLOWED_MSG}
+                return Decided("allow", "allow", UNKNOWN_ALLOWED_MSG, factor, "unknown user allowed by policy",
+                               username, None)
             raise invalid("username")
         refused = self._refusal(user)
         if refused is not None:
             status, status_msg, reason = refused
             result = "allow" if status == "bypass" else "deny"
-            self._log_auth(integration, user.username, factor, result, status, reason, ipaddr)
-            return {"result": result, "status": status, "status_msg": status_msg}
+            return Decided(result, status, status_msg, factor, reason, user.username, user.user_id)
+        requested_device = params.get("device")
+        passcode = params.get("passcode")
+        if choice is not None:  # factor=prompt: a factor string from the menu, or what the person typed
+            try:
+                chosen = read_choice(choice, self.store.devices_of(user.user_id))
+            except UnknownDevice:
+                raise invalid("prompt") from None
+            factor, requested_device, passcode = chosen.factor, chosen.device_id, chosen.passcode
         if factor == "passcode":
-            passcode = params.get("passcode")
             if not passcode:
                 raise missing("passcode")
-            return self._auth_passcode(integration, user, passcode.strip(), ipaddr)
-        device = self._pick_device(user, factor, params.get("device"))
+            return self._auth_passcode(user, passcode.strip())
+        device = self._pick_device(user, factor, requested_device)
         if factor == "sms":
             codes = otp.new_numeric_codes(SMS_BATCH, SMS_DIGITS)
             self.store.replace_sms_codes(device.device_id, codes)
-            self._log_auth(integration, user.username, factor, "deny", "sent", "sms passcodes sent", ipaddr,
-                           device=device.device_id)
-            return {"result": "deny", "status": "sent", "status_msg": SMS_SENT_MSG}
+            return Decided("deny", "sent", SMS_SENT_MSG, factor, "sms passcodes sent", user.username, user.user_id,
+                           device.device_id)
         if factor == "auto":
             factor = "push" if device.can_push else "phone"
-        transaction = self._start_out_of_band(integration, user, device, factor, params, txid)
-        return Pending(transaction, asynchronous=params.get("async") == "1")
+        return self._start_out_of_band(integration, user, device, factor, params, txid)
 
     async def finish_auth(self, pending: Pending) -> dict[str, Any]:
         """The answer to an /auth that started a push or call: its txid, or (synchronous) its outcome."""
@@ -294,18 +355,16 @@ class MfaService:
             raise invalid("no capable device")
         return chosen
 
-    def _auth_passcode(self, integration: Integration, user: User, passcode: str, ipaddr: str) -> dict[str, Any]:
+    def _auth_passcode(self, user: User, passcode: str) -> Decided:
         matched, reason, device_id = self._check_passcode(user, passcode)
         if matched:
             if user.failed_attempts:
                 self.store.record_success(user.user_id)
-            self._log_auth(integration, user.username, "passcode", "allow", "allow", reason, ipaddr, device=device_id)
-            return {"result": "allow", "status": "allow", "status_msg": SUCCESS_MSG}
+            return Decided("allow", "allow", SUCCESS_MSG, "passcode", reason, user.username, user.user_id, device_id)
         after = self.store.record_failure(user.user_id, self.policy.lockout_threshold)
         if after.locked_out:
             reason += f"; locked out after {after.failed_attempts} consecutive failures"
-        self._log_auth(integration, user.username, "passcode", "deny", "deny", reason, ipaddr, device=device_id)
-        return {"result": "deny", "status": "deny", "status_msg": WRONG_PASSCODE_MSG}
+        return Decided("deny", "deny", WRONG_PASSCODE_MSG, "passcode", reason, user.username, user.user_id, device_id)
 
     def _check_passcode(self, user: User, passcode: str) -> tuple[bool, str, str | None]:
         """(accepted, reason for the log, device that matched). Each accepted passcode is used up here."""
@@ -348,6 +407,8 @@ class MfaService:
         return transaction
 
     def _out_of_band_decided(self, transaction: Transaction) -> None:
+        if transaction.user_id is None:  # only decided-at-once transactions have no user, and nobody waits on them
+            return
         user = self.store.user_by_id(transaction.user_id)
         username = user.username if user else transaction.user_id
         reason = {"allow": f"{transaction.factor} approved", "deny": f"{transaction.factor} denied",
@@ -383,7 +444,8 @@ class MfaService:
         """Answer at once the first time and when decided; otherwise long-poll for a decision."""
         if transaction.result == "waiting" and not self.broker.first_report(transaction.txid):
             await self.broker.wait(transaction.txid, self.policy.long_poll)
-            transaction = await self.run(self.store.transaction, transaction.txid) or transaction
+            settled = await self.run(self.store.transaction, transaction.txid)
+            transaction = settled or transaction
         return {"result": transaction.result, "status": transaction.status, "status_msg": transaction.status_msg}
 
     # /enroll, /enroll_status

@@ -14,10 +14,12 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from duo_client.client import canonicalize
 
 MAX_CLOCK_SKEW_SECONDS = 300
+DigestMod = Callable[..., Any]  # hashlib.sha1 or hashlib.sha512
 # base64 of a 20-character ikey, a colon and a 128-digit signature is 200 characters; far longer is not Duo's
 MAX_CREDENTIALS_CHARS = 1024
 
@@ -84,6 +86,15 @@ def _credentials(authorization: str | None) -> tuple[str, str]:
     return ikey, signature.lower()
 
 
+def claimed_ikey(authorization: str | None) -> str | None:
+    """The ikey an Authorization header names (an ikey is no secret: logs may show it), whether or not its
+    signature holds; None when the header is not Basic credentials."""
+    try:
+        return _credentials(authorization)[0]
+    except SignatureError:
+        return None
+
+
 def _check_date(date: str | None, now: float) -> None:
     if not date:
         raise SignatureError(40104, "Missing request timestamp", "a Date header is required")
@@ -99,10 +110,10 @@ def _check_date(date: str | None, now: float) -> None:
                              f"the Date header is more than {MAX_CLOCK_SKEW_SECONDS} seconds from the server's time")
 
 
-def _candidates(request: SignedRequest, signature: str) -> list[tuple[int, Callable[[], str], object]]:
+def _candidates(request: SignedRequest, signature: str) -> list[tuple[int, Callable[[], str], DigestMod]]:
     host = signed_host(request.host)
     params = {key: list(values) for key, values in request.params.items()}
-    candidates: list[tuple[int, Callable[[], str], object]] = []
+    candidates: list[tuple[int, Callable[[], str], DigestMod]] = []
     if len(signature) == 128 and (request.body is not None or request.method.upper() in ("GET", "DELETE")):
         body = request.body if request.body is not None else ""
         candidates.append((5, lambda: canonicalize(

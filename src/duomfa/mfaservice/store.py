@@ -26,7 +26,7 @@ from pathlib import Path
 from duomfa.mfaservice.datadir import DataDirError, Notify, open_private, print_notice
 
 APPLICATION_ID = 0x64756F6D  # "duom": tells our database from any other SQLite file
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a transaction may have no user (an unknown user let through by the new-user policy)
 BUSY_TIMEOUT_SECONDS = 10.0  # how long a write waits for another process's write lock before it fails
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 # How versions before this one named a hardware token: the last four hex digits of its seed.
@@ -82,7 +82,7 @@ CREATE TABLE sms_codes (
 CREATE TABLE transactions (
     txid TEXT PRIMARY KEY,
     ikey TEXT NOT NULL,
-    user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    user_id TEXT REFERENCES users (user_id) ON DELETE CASCADE,
     device_id TEXT REFERENCES devices (device_id) ON DELETE CASCADE,
     factor TEXT NOT NULL,
     result TEXT NOT NULL CHECK (result IN ('waiting', 'allow', 'deny')),
@@ -107,6 +107,28 @@ CREATE TABLE activations (
     device_id TEXT
 );
 """
+
+
+
+
+def _schema_statement(prefix: str) -> str:
+    """The statement of SCHEMA that starts with `prefix`: a migration creates a table as a new database has it."""
+    return next(statement.strip() for statement in SCHEMA.split(";") if statement.strip().startswith(prefix))
+
+
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    """transactions.user_id becomes nullable. SQLite cannot change a column's constraints: rebuild the table (foreign
+    keys are still off here; nothing references transactions)."""
+    db.execute("ALTER TABLE transactions RENAME TO transactions_v1")
+    db.execute("DROP INDEX IF EXISTS transactions_waiting")
+    db.execute(_schema_statement("CREATE TABLE transactions"))
+    db.execute("INSERT INTO transactions SELECT * FROM transactions_v1")
+    db.execute("DROP TABLE transactions_v1")
+    db.execute(_schema_statement("CREATE INDEX transactions_waiting"))
+
+
+# schema version -> the step that brings a database of that version to the next one
+MIGRATIONS = {1: _migrate_1_to_2}
 
 
 class StoreError(Exception):
@@ -184,7 +206,7 @@ class Device:
 class Transaction:
     txid: str
     ikey: str
-    user_id: str
+    user_id: str | None  # None: an unknown user let through by the new-user policy
     device_id: str | None
     factor: str
     result: str
@@ -220,7 +242,7 @@ def _device(row: sqlite3.Row) -> Device:
 
 
 def _transaction(row: sqlite3.Row) -> Transaction:
-    return Transaction(**{key: row[key] for key in row.keys()})
+    return Transaction(**dict(zip(row.keys(), row, strict=True)))  # a Row iterates over its values, not its keys
 
 
 class Store:
@@ -255,6 +277,8 @@ class Store:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif application_id != APPLICATION_ID:
             raise DataDirError(f"{self.path} is an SQLite database that duomfa did not create; move it aside")
+        elif version in MIGRATIONS:
+            pass  # migrated below, once SQLite has found the file sound
         elif version != SCHEMA_VERSION:
             raise DataDirError(
                 f"{self.path} has schema version {version}; this duomfa knows version {SCHEMA_VERSION} "
@@ -263,11 +287,26 @@ class Store:
         check = db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise DataDirError(f"{self.path} failed SQLite's integrity check ({check}); restore it from a backup")
+        if version in MIGRATIONS:
+            self._migrate()
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # see the module's docstring
         db.execute("PRAGMA fullfsync=ON")  # macOS only: its fsync() does not reach the disk, F_FULLFSYNC does
         db.execute("PRAGMA foreign_keys=ON")
         self._rename_seed_named_tokens()
+
+    def _migrate(self) -> None:
+        """Bring an older schema up to SCHEMA_VERSION, one version per transaction (another process may be doing the
+        same at the same moment: each step re-reads the version under the write lock)."""
+        while True:
+            with self.write() as db:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version not in MIGRATIONS:
+                    break
+                MIGRATIONS[version](db)
+                db.execute(f"PRAGMA user_version = {version + 1}")
+        if version != SCHEMA_VERSION:
+            raise DataDirError(f"{self.path} has schema version {version}; this duomfa knows version {SCHEMA_VERSION}")
 
     def _rename_seed_named_tokens(self) -> None:
         """Earlier versions named a hardware token after the last four hex digits of its seed; rename those (and
@@ -298,7 +337,13 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: takes the write lock at once, so read-then-write cannot interleave."""
+        """One IMMEDIATE transaction: takes the write lock at once, so read-then-write cannot interleave.
+
+        Inside another write() it joins that one: the outer block commits (or rolls back) all of it at once, so
+        several steps — use up a passcode, record its outcome — are one unit on disk."""
+        if self._db.in_transaction:
+            yield self._db
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -577,7 +622,8 @@ class Store:
     def complete_activation(self, code: str, device_id: str) -> bool:
         with self.write() as db:
             cursor = db.execute(
-                "UPDATE activations SET device_id = ? WHERE activation_code = ? AND device_id IS NULL AND expires_at > ?",
+                "UPDATE activations SET device_id = ? "
+                "WHERE activation_code = ? AND device_id IS NULL AND expires_at > ?",
                 (device_id, code, time.time()),
             )
         return cursor.rowcount == 1

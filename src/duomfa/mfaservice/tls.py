@@ -7,6 +7,7 @@ keys: everything in the data directory is its owner's only (clients get a copy o
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import os
@@ -26,11 +27,12 @@ DEFAULT_NAMES = ("localhost", "127.0.0.1")
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
 def ensure_ca(data_dir: DataDir) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -40,12 +42,14 @@ def ensure_ca(data_dir: DataDir) -> tuple[x509.Certificate, ec.EllipticCurvePriv
             cert = x509.load_pem_x509_certificate(data_dir.ca_cert.read_bytes())
             key = serialization.load_pem_private_key(data_dir.ca_key.read_bytes(), password=None)
         except ValueError as exc:
-            raise DataDirError(f"the local CA in {data_dir.ca_cert.parent} is corrupt ({exc}); restore it from a backup") from exc
+            raise DataDirError(f"the local CA in {data_dir.ca_cert.parent} is corrupt ({exc}); restore it from a "
+                               "backup") from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise DataDirError(f"{data_dir.ca_key} is not an EC key made by duomfa")
         return cert, key
     if data_dir.ca_cert.exists() or data_dir.ca_key.exists():
-        raise DataDirError(f"half of the local CA is missing in {data_dir.ca_cert.parent}; restore ca.pem and ca.key together")
+        raise DataDirError(f"half of the local CA is missing in {data_dir.ca_cert.parent}; restore ca.pem and ca.key "
+                           "together")
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "duomfa local MFA service"),
@@ -108,10 +112,8 @@ def ensure_server_cert(data_dir: DataDir, names: list[str]) -> None:
     alt_names: list[x509.GeneralName] = []
     for name in names:
         alt_names.append(x509.DNSName(name))
-        try:
+        with contextlib.suppress(ValueError):  # a host name, not an address
             alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            pass
     now = _now()
     cert = (
         x509.CertificateBuilder()
