@@ -283,10 +283,19 @@ def rules_targeting(s: Synthesized, logical_id: str) -> list[dict]:
             if {"Fn::GetAtt": [logical_id, "Arn"]} in [t["Arn"] for t in rule["Properties"]["Targets"]]]
 
 
-def test_ecs_rules_match_our_service_s_steady_state_and_completed_deployments_exactly(variant):
+def test_the_tracker_runs_on_our_service_s_events_its_tasks_changes_and_a_schedule(variant):
     service = ref(only_id(variant, "AWS::ECS::Service"))
     tracker, _ = function(variant, "addresses")
-    patterns = sorted((r["EventPattern"] for r in rules_targeting(variant, tracker)), key=json.dumps)
+    rules = rules_targeting(variant, tracker)
+    assert [r["ScheduleExpression"] for r in rules if "ScheduleExpression" in r] == ["rate(5 minutes)"]
+    (task_rule,) = [r["EventPattern"] for r in rules
+                    if r.get("EventPattern", {}).get("detail-type") == [addresses.TASK_STATE_CHANGE]]
+    assert task_rule["source"] == ["aws.ecs"]
+    assert task_rule["detail"]["clusterArn"] == [{"Fn::GetAtt": [only_id(variant, "AWS::ECS::Cluster"), "Arn"]}]
+    assert task_rule["detail"]["group"] == [{"Fn::Join": ["", ["service:", {
+        "Fn::GetAtt": [only_id(variant, "AWS::ECS::Service"), "Name"]}]]}]
+    patterns = sorted((r["EventPattern"] for r in rules if "EventPattern" in r and r["EventPattern"] != task_rule),
+                      key=json.dumps)
     assert patterns == sorted([
         {"source": ["aws.ecs"], "detail-type": ["ECS Service Action"], "resources": [service],
          "detail": {"eventName": ["SERVICE_STEADY_STATE"]}},

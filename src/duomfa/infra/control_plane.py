@@ -50,6 +50,7 @@ UPDATER_DEADLINE = Duration.minutes(14)  # polling DescribeDirectories; the hand
 RETIRE_GRACE = Duration.minutes(15)  # the previous secret stays valid this long after the directory has the new one
 UPDATER_SCHEDULE = Duration.minutes(5)
 SECRET_SETTLE = Duration.minutes(3)  # a Completed counts for a secret change only this long after UpdateRadius
+TRACKER_HEALTH_WAIT_SECONDS = 120  # within the tracker's 3-minute timeout, with Lambda's margin to spare
 NOT_IN_SYNC_PERIODS = 6  # × UPDATER_SCHEDULE: 30 minutes not Completed as desired before the alarm
 ERROR_PERIOD = Duration.minutes(5)
 LAMBDA_VPC_ACCESS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
@@ -240,10 +241,11 @@ class ControlPlane(Construct):
         tracker_role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"],
                                                        resources=[address_parameter_arn]))
         tracker = self._image_function(
-            "addresses", "Tracker", role=tracker_role, timeout=Duration.minutes(1),
+            # a run waits up to HEALTH_WAIT_SECONDS for a new task's health verdict (ECS sends no event for it)
+            "addresses", "Tracker", role=tracker_role, timeout=Duration.minutes(3),
             environment={"CLUSTER": cluster.cluster_name, "SERVICE": service.service_arn,
                          "SECRET_ARN": secret.secret_arn, "ADDRESS_PARAMETER": address_parameter_name,
-                         "RADIUS_PORT": radius_port},
+                         "RADIUS_PORT": radius_port, "HEALTH_WAIT_SECONDS": str(TRACKER_HEALTH_WAIT_SECONDS)},
             # no reserved concurrency: overlapping runs are safe (docs/redeploy.md)
             asynchronous=True,
             description="Duo MFA: writes the running proxies' addresses to the SSM address parameter")
@@ -255,6 +257,17 @@ class ControlPlane(Construct):
 
         ecs_event = {"source": ["aws.ecs"], "resources": [service.service_arn]}
         self.rules = {
+            # new tasks become addresses as soon as they are healthy, stopping ones leave before they stop
+            "task_changed": events.Rule(
+                self, "TaskStateChanged", description="Duo MFA: a proxy task started or is stopping (address tracker)",
+                event_pattern=events.EventPattern(
+                    source=["aws.ecs"], detail_type=["ECS Task State Change"],
+                    detail={"clusterArn": [cluster.cluster_arn], "group": [f"service:{service.service_name}"]}),
+                targets=[invoke(tracker)]),
+            # ECS events that fired before these rules existed (a new stack) are not lost: the schedule repairs
+            "track": events.Rule(
+                self, "TrackAddresses", description="Duo MFA: run the address tracker even when no event came",
+                schedule=events.Schedule.rate(UPDATER_SCHEDULE), targets=[invoke(tracker)]),
             "steady_state": events.Rule(
                 self, "ServiceSteadyState", description="Duo MFA: the proxies' service is steady (address tracker)",
                 event_pattern=events.EventPattern(**ecs_event, detail_type=["ECS Service Action"],
