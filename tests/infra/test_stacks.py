@@ -208,7 +208,7 @@ def test_service_deploys_safely_in_the_private_subnets(variant):
     assert service["DesiredCount"] == ref("ProxyCount")
     deployment = service["DeploymentConfiguration"]
     assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
-    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 150)
     network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "DISABLED" and len(network["Subnets"]) == 2
     assert service["LaunchType"] == "FARGATE"

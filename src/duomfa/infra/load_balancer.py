@@ -17,7 +17,9 @@ from duomfa.infra.directory import DirectoryEndpoint
 from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.proxy_service import CONTAINER_NAME, HTTP_PORT, ProxyService
 
-DEREGISTRATION_DELAY_SECONDS = 30  # a RADIUS exchange (push included) is over well before this
+# a draining proxy keeps its flows this long: longer than a push may wait (75 s + 5), so a pending push's reply still
+# reaches the directory; then the flows are cut (connection termination), so a busy flow moves to a healthy proxy
+DEREGISTRATION_DELAY_SECONDS = 90
 
 
 class RadiusLoadBalancer(Construct):
@@ -70,8 +72,13 @@ class RadiusLoadBalancer(Construct):
             # UDP target groups cannot be checked over UDP: the proxy's HTTP listener answers instead
             health_check_protocol="HTTP", health_check_port=str(HTTP_PORT), health_check_path="/healthz",
             health_check_interval_seconds=10, healthy_threshold_count=2, unhealthy_threshold_count=2,
-            target_group_attributes=[elbv2.CfnTargetGroup.TargetGroupAttributeProperty(
-                key="deregistration_delay.timeout_seconds", value=str(DEREGISTRATION_DELAY_SECONDS))])
+            target_group_attributes=[
+                elbv2.CfnTargetGroup.TargetGroupAttributeProperty(
+                    key="deregistration_delay.timeout_seconds", value=str(DEREGISTRATION_DELAY_SECONDS)),
+                # the default for new UDP target groups, said explicitly: without it a busy flow (one source port of
+                # a domain controller) would stay on a stopped proxy
+                elbv2.CfnTargetGroup.TargetGroupAttributeProperty(
+                    key="deregistration_delay.connection_termination.enabled", value="true")])
         self.listener = elbv2.CfnListener(
             self, "Listener", load_balancer_arn=self.load_balancer.ref, protocol="UDP", port=port,
             default_actions=[elbv2.CfnListener.ActionProperty(type="forward",

@@ -190,9 +190,11 @@ class ProxyParameters:
                 description="ARN of the CodeConnections connection to GitHub (ImageSource = CodeConnections)",
                 constraint_description="empty or a CodeConnections connection ARN"),
             load_balancer=parameter(
-                "LoadBalancer", type="String", default="No", allowed_values=["No", "Yes"],
-                description="Yes: an internal Network Load Balancer with fixed addresses in front of the proxies, "
-                            "so the directory's RADIUS servers never change when tasks are replaced or scaled",
+                "LoadBalancer", type="String", default="Yes", allowed_values=["No", "Yes"],
+                description="Yes (default): an internal Network Load Balancer with fixed addresses in front of the "
+                            "proxies, so the directory's RADIUS servers never change when tasks are replaced or "
+                            "scaled. No: the directory lists the tasks' own addresses (cheaper; a redeploy may drop "
+                            "logins for as long as the directory takes to apply new addresses)",
                 constraint_description="Yes or No"),
             load_balancer_address_1=parameter(
                 "LoadBalancerAddress1", type="String", default="", allowed_pattern=f"^({IPV4})?$",
@@ -290,7 +292,7 @@ class ProxyParameters:
                                                             self.max_pushes_per_user_per_minute)},
             {"Label": {"default": "Proxies"}, "Parameters": ids(self.proxy_count, self.max_tasks, self.radius_port,
                                                                 self.task_cpu, self.task_memory)},
-            {"Label": {"default": "Load balancer (optional)"},
+            {"Label": {"default": "Load balancer"},
              "Parameters": ids(self.load_balancer, self.load_balancer_address_1, self.load_balancer_address_2)},
             {"Label": {"default": "Directory RADIUS settings and secret rotation"},
              "Parameters": ids(self.directory_mfa, self.radius_timeout, self.radius_retries, self.rotation_schedule)},

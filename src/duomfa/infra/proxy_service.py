@@ -120,7 +120,9 @@ class ProxyService(Construct):
             security_groups=[self.security_group], assign_public_ip=False,
             platform_version=ecs.FargatePlatformVersion.LATEST,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            min_healthy_percent=100, max_healthy_percent=200, propagate_tags=ecs.PropagatedTagSource.SERVICE)
+            # one extra task at a time (of two): a directory listing the tasks' own addresses keeps a serving proxy
+            # while it applies each update, which replacing both at once would not leave it (docs/redeploy.md)
+            min_healthy_percent=100, max_healthy_percent=150, propagate_tags=ecs.PropagatedTagSource.SERVICE)
         scaling = self.service.auto_scale_task_count(min_capacity=Token.as_number(proxy_count),
                                                      max_capacity=Token.as_number(max_tasks))
         scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=CPU_TARGET_PERCENT)
