@@ -321,6 +321,26 @@ def cmd_drill_rotation(args: argparse.Namespace) -> int:
     return 0 if result["order"] == "seed" or (result["rejected"] == 0 and result["timed_out"] == 0) else 1
 
 
+def cmd_drill_redeploy(args: argparse.Namespace) -> int:
+    from duomfa.drill.redeploy import DrillError, drill_redeploy
+
+    try:
+        result = drill_redeploy(args.auths, args.layout, args.order, progress=sys.stderr,
+                                control_log=sys.stderr if args.verbose else None)
+    except DrillError as exc:
+        raise CommandError(str(exc)) from None
+    summary = {key: result[key] for key in ("layout", "order", "sent", "accepted", "rejected", "timed_out",
+                                            "duration_s")}
+    _emit(args, summary, "\n".join([
+        f"redeploy drill, layout {result['layout']}, order {result['order']}: {result['sent']} logins in "
+        f"{result['duration_s']} s",
+        f"  accepted {result['accepted']}, rejected {result['rejected']}, timed out {result['timed_out']}"
+        f" ({result['resends']} resends)",
+    ]))
+    promised = result["layout"] == "nlb" and result["order"] == "ours"  # the layout that promises no failed login
+    return 1 if promised and (result["rejected"] or result["timed_out"]) else 0
+
+
 # duomfa doctor
 def cmd_doctor(args: argparse.Namespace) -> int:
     import os
@@ -376,6 +396,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="also show the control plane's log lines (stderr)")
     p.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
     p.set_defaults(func=cmd_drill_rotation)
+    p = drill.add_parser("redeploy", help="replace the proxies one by one under load; count failed logins")
+    p.add_argument("--auths", type=int, default=2000, help="at least this many logins (default: 2000)")
+    p.add_argument("--layout", choices=("nlb", "addresses"), default="nlb",
+                   help="the directory lists a load balancer or the proxies' own addresses (default: nlb)")
+    p.add_argument("--order", choices=("ours", "seed"), default="ours",
+                   help="ours, or the original solution's order for comparison (default: ours)")
+    p.add_argument("--verbose", action="store_true", help="also show the control plane's log lines (stderr)")
+    p.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
+    p.set_defaults(func=cmd_drill_redeploy)
 
     doctor = commands.add_parser("doctor", help="check a configuration, Duo, a running proxy or a deployed stack")
     doctor.add_argument("-c", "--config", metavar="FILE",

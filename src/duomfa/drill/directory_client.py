@@ -1,6 +1,7 @@
 """A RADIUS client that behaves like AWS Directory Service's: for each login one Access-Request (PAP), sent to its
-first server, resent to the next after its timeout, given up after its retries — with the shared secret it was
-last given. The drill watches what such a client sees while the secret rotates."""
+first server, resent to the next after its timeout, given up after its retries — with the shared secret and the
+servers it was last given. The drills watch what such a client sees while the secret rotates or the proxies are
+replaced."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 from duomfa import radius
 from duomfa.radius.exchange import access_request
-from duomfa.radius_udp import exchange_async
+from duomfa.radius_udp import REFUSED, exchange_async
 
 A = radius.constants
 
@@ -28,17 +29,26 @@ class LoginCounts:
 
 class DirectoryRadiusClient:
     def __init__(self, servers: list[tuple[str, int]], secret: bytes, *, timeout: float, retries: int,
-                 message_authenticator: bool = True):
+                 message_authenticator: bool = True, refused_is_silence: bool = False):
         self.servers = servers
         self.secret = secret
         self.timeout = timeout
         self.retries = retries
         self.message_authenticator = message_authenticator
+        # on loopback a stopped proxy's port answers ICMP "port unreachable" at once; in a VPC a stopped task's
+        # address answers nothing, and the directory waits out its timeout before the next server
+        self.refused_is_silence = refused_is_silence
         self.counts = LoginCounts()
 
     def set_secret(self, secret: bytes) -> None:
         """What the directory does when UpdateRadius gives it a new shared secret."""
         self.secret = secret
+
+    def set_servers(self, servers: list[tuple[str, int]]) -> None:
+        """What the directory does when UpdateRadius gives it new RADIUS servers; logins under way use them from
+        their next attempt."""
+        if servers:
+            self.servers = list(servers)
 
     async def login(self, username: str, factor: str) -> str:
         """'accepted', 'rejected' or 'timed_out', as the user would see it."""
@@ -49,8 +59,12 @@ class DirectoryRadiusClient:
             # a retry is a new request, with whatever secret the directory holds now, to its next server
             request = access_request(username, factor, self.secret, attributes=[(A.NAS_IDENTIFIER, b"directory-drill")],
                                      message_authenticator=self.message_authenticator)
-            address, port = self.servers[attempt % len(self.servers)]
+            servers = self.servers
+            address, port = servers[attempt % len(servers)]
+            sent = time.monotonic()
             result = await exchange_async(request, address, port, timeout=self.timeout, attempts=1)
+            if result.outcome == REFUSED and self.refused_is_silence:
+                await asyncio.sleep(max(0.0, sent + self.timeout - time.monotonic()))
             if result.reply is None:
                 continue  # silence, or a reply the directory cannot verify: as good as none
             if result.reply.code == A.ACCESS_ACCEPT:

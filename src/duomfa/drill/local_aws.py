@@ -1,6 +1,6 @@
 """The AWS side of the drill, on this machine: Secrets Manager, SSM and SNS from moto's server (the real APIs,
 over HTTP, so the proxies read secrets with the code they run on AWS); and two stand-ins for what moto cannot
-run — the ECS service (two local proxy processes) and the directory's RADIUS settings (DS is not in moto). The
+run — the ECS service (local proxy processes) and the directory's RADIUS settings (DS is not in moto). The
 stand-ins answer the same calls the control plane makes, with the same shapes."""
 
 from __future__ import annotations
@@ -8,45 +8,112 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
+@dataclass
+class LocalTask:
+    """One task of the stand-in service, in the states a Fargate task goes through (lastStatus, desiredStatus,
+    healthStatus)."""
+
+    arn: str
+    address: str
+    last_status: str = "RUNNING"
+    desired_status: str = "RUNNING"
+    health_status: str = "HEALTHY"
+
+
 class LocalService:
     """An ECS service whose tasks are local proxy processes: what list_tasks / describe_tasks / describe_services
-    and describe_task_definition answer for running, healthy Fargate tasks at `addresses`."""
+    and describe_task_definition answer for its Fargate tasks. It starts with running, healthy tasks at
+    `addresses`; a drill that replaces them (`start_task`, `update`) gets an "ECS Task State Change" event through
+    `on_event` whenever a task's lastStatus or desiredStatus changes — not when only its health does, as ECS
+    documents no event for that."""
 
-    def __init__(self, cluster: str, name: str, addresses: list[str]):
-        self.cluster, self.name, self.addresses = cluster, name, addresses
+    def __init__(self, cluster: str, name: str, addresses: list[str],
+                 on_event: Callable[[dict[str, Any]], None] | None = None):
+        self.cluster, self.name = cluster, name
         self.arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}"
+        self.cluster_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}"
+        self.on_event = on_event
+        self._lock = threading.Lock()
+        self._started = 0
+        self.tasks: list[LocalTask] = [LocalTask(self._next_arn(), address) for address in addresses]
 
-    def _task_arn(self, index: int) -> str:
-        return f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{self.cluster}/drill{index}"
+    @property
+    def addresses(self) -> list[str]:
+        with self._lock:
+            return [task.address for task in self.tasks if task.last_status != "STOPPED"]
+
+    def _next_arn(self) -> str:
+        arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{self.cluster}/drill{self._started}"
+        self._started += 1
+        return arn
+
+    def start_task(self, address: str) -> LocalTask:
+        """What the service scheduler does first for a new task: PENDING, no health verdict yet."""
+        with self._lock:
+            task = LocalTask(self._next_arn(), address, last_status="PENDING", health_status="UNKNOWN")
+            self.tasks.append(task)
+        self._emit(task)
+        return task
+
+    def update(self, task: LocalTask, *, last_status: str | None = None, desired_status: str | None = None,
+               health_status: str | None = None) -> None:
+        with self._lock:
+            before = (task.last_status, task.desired_status)
+            task.last_status = last_status or task.last_status
+            task.desired_status = desired_status or task.desired_status
+            task.health_status = health_status or task.health_status
+            changed = (task.last_status, task.desired_status) != before
+        if changed:
+            self._emit(task)
+
+    def _emit(self, task: LocalTask) -> None:
+        if self.on_event is not None:
+            self.on_event(self.task_event(task))
+
+    def task_event(self, task: LocalTask) -> dict[str, Any]:
+        """An "ECS Task State Change" event as EventBridge delivers it (its detail is the task as DescribeTasks
+        shows it, without the health status)."""
+        detail = {key: value for key, value in self._describe(task).items() if key != "healthStatus"}
+        return {"version": "0", "source": "aws.ecs", "detail-type": "ECS Task State Change", "account": ACCOUNT,
+                "region": REGION, "resources": [task.arn], "detail": {**detail, "clusterArn": self.cluster_arn}}
+
+    def service_event(self, detail_type: str, event_name: str) -> dict[str, Any]:
+        """An "ECS Service Action" or "ECS Deployment State Change" event for this service."""
+        return {"version": "0", "source": "aws.ecs", "detail-type": detail_type, "account": ACCOUNT,
+                "region": REGION, "resources": [self.arn],
+                "detail": {"eventType": "INFO", "eventName": event_name, "clusterArn": self.cluster_arn}}
+
+    def _describe(self, task: LocalTask) -> dict[str, Any]:
+        return {
+            "taskArn": task.arn, "lastStatus": task.last_status, "desiredStatus": task.desired_status,
+            "healthStatus": task.health_status, "group": f"service:{self.name}",
+            "containers": [{"name": "proxy", "imageDigest": "sha256:local"}],
+            "attachments": [{"type": "ElasticNetworkInterface",
+                             "details": [{"name": "privateIPv4Address", "value": task.address}]}],
+        }
 
     def get_paginator(self, operation: str) -> Any:
         assert operation == "list_tasks"
         service = self
 
         class Pages:
-            def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
-                return [{"taskArns": [service._task_arn(i) for i in range(len(service.addresses))]}]
+            def paginate(self, desiredStatus: str = "RUNNING", **kwargs: Any) -> list[dict[str, Any]]:
+                with service._lock:  # like ECS: STOPPED tasks are listed only when asked for
+                    arns = [task.arn for task in service.tasks if task.desired_status == desiredStatus]
+                return [{"taskArns": arns}]
 
         return Pages()
 
     def describe_tasks(self, cluster: str, tasks: list[str]) -> dict[str, Any]:
-        found = []
-        for index, address in enumerate(self.addresses):
-            if self._task_arn(index) in tasks:
-                found.append({
-                    "taskArn": self._task_arn(index), "lastStatus": "RUNNING", "healthStatus": "HEALTHY",
-                    "group": f"service:{self.name}",
-                    "containers": [{"name": "proxy", "imageDigest": "sha256:local"}],
-                    "attachments": [{"type": "ElasticNetworkInterface",
-                                     "details": [{"name": "privateIPv4Address", "value": address}]}],
-                })
-        return {"tasks": found}
+        with self._lock:
+            return {"tasks": [self._describe(task) for task in self.tasks if task.arn in tasks]}
 
     def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
         return {"services": [{"serviceArn": self.arn, "taskDefinition": "duomfa-drill:1",
