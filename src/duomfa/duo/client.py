@@ -1,8 +1,8 @@
 """The proxy's Duo Auth API v2 client: duo_client's own signing, an aiohttp transport, typed results and errors.
 
-Every call is an await on one pooled HTTPS session, so thousands of pending pushes cost sockets, not threads.
-Long-polls (`auth_status`, a synchronous push) get their own share of the pool so they can never starve the short
-calls (`preauth`, a passcode `auth`) into a timeout, which the proxy could otherwise take for "Duo is down".
+Every call is an await on one pooled HTTPS session: pending pushes cost sockets, not threads. Long-polls
+(`auth_status`, a synchronous push) get their own share of the pool, so they never starve the short calls into a
+timeout that the proxy would take for "Duo is down".
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""HTTP handlers for Duo Auth API v2: parse the request, check its signature, call the service, answer in
-Duo's envelope (`{"stat": "OK", "response": …}` or `{"stat": "FAIL", "code", "message", …}`).
+"""HTTP handlers for Duo Auth API v2: parse, check the signature, call the service, answer in Duo's envelope.
 
-The signature check reads the integration's skey from the store, so it runs on the store worker, in the same hop
-as the endpoint's own store work.
-
+The signature check reads the skey on the store worker, in the same hop as the endpoint's own store work.
 Everything under Duo's API paths (/auth/, /rest/, /admin/) answers in Duo's JSON, unknown paths and methods
 included, and may be written to the request log; the device, activation and portal pages are not API paths.
 """

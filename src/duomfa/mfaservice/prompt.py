@@ -1,10 +1,8 @@
-"""Duo's text menu (preauth with `text_prompt=1`) and reading the choice a client sends back (`/auth` with
-`factor=prompt`). Pure functions of a user's devices: no store, no HTTP.
+"""Duo's text menu (preauth `text_prompt=1`) and the choice a client sends back (`/auth` `factor=prompt`).
 
-A menu lists, per device that can take a push, a call or SMS passcodes (in the order preauth lists devices), one
-line per thing it can do. Its factor strings carry that device's place among them: `push1`, `voice1`,
-`smsrefresh1`, `push2` … — the names Duo's own menu uses, so clients such as duo_unix map a key to a factor
-without knowing what it means.
+Pure functions of a user's devices. One line per thing a device can do, in preauth's device order; factor strings
+carry the device's place (`push1`, `voice1`, `smsrefresh1`, `push2` …) — Duo's own names, so clients such as
+duo_unix map a key to a factor without knowing what it means.
 """
 
 from __future__ import annotations

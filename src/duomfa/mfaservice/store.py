@@ -3,10 +3,8 @@
 One connection per process, WAL mode, so the service and admin commands in other processes can write at once.
 Every write is one short IMMEDIATE transaction: concurrent requests never see half an update.
 
-synchronous=FULL: in WAL mode SQLite then syncs the WAL to disk at every commit, so when a method that uses up a
-one-time code (bypass or SMS code, TOTP step, HOTP counter) returns, the mark is on disk, and a power loss after
-the service answered "allow" cannot bring the code back. (NORMAL syncs only at checkpoints: a crash of the
-machine could roll back the last commits.)
+synchronous=FULL syncs the WAL at every commit: a used-up one-time code stays used after a power loss
+(docs/mfaservice.md, "Durable one-time codes").
 """
 
 from __future__ import annotations
