@@ -132,14 +132,17 @@ class _NoErrors:
 class LocalDirectory:
     """A directory's RADIUS settings: Enable/UpdateRadius take `apply_seconds` in `Creating`, then the directory
     starts using the new settings — `on_applied(settings)` is where the drill's RADIUS client takes the new secret —
-    and reports `Completed`. DescribeDirectories never returns the secret, like the real one."""
+    and reports `Completed`. DescribeDirectories never returns the secret, like the real one. With
+    `shows_secret_updates=False` an update of the secret alone leaves the old `Completed` on show while it applies."""
 
     exceptions = _NoErrors
 
-    def __init__(self, directory_id: str, apply_seconds: float, on_applied: Callable[[dict[str, Any]], None]):
+    def __init__(self, directory_id: str, apply_seconds: float, on_applied: Callable[[dict[str, Any]], None], *,
+                 shows_secret_updates: bool = True):
         self.directory_id = directory_id
         self.apply_seconds = apply_seconds
         self.on_applied = on_applied
+        self.shows_secret_updates = shows_secret_updates
         self.status: str | None = None
         self.settings: dict[str, Any] = {}
         self.calls: list[str] = []
@@ -156,7 +159,10 @@ class LocalDirectory:
     def _apply(self, call: str, settings: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.calls.append(call)
-            self.status = "Creating"
+            secret_only = self.status == "Completed" and all(
+                self.settings.get(k) == v for k, v in settings.items() if k != "SharedSecret")
+            if self.shows_secret_updates or not secret_only:
+                self.status = "Creating"
 
         def finish() -> None:
             time.sleep(self.apply_seconds)

@@ -19,22 +19,29 @@ from duomfa.drill.directory_client import DirectoryRadiusClient, steady_logins
 from duomfa.drill.local_aws import LocalDirectory, LocalService, begin_rotation, enable_rotation
 from duomfa.drill.proxies import ProxyProcess, ProxyStartFailed, free_udp_port, write_proxy_config
 from duomfa.drill.rig import CLIENT_ADDRESS, DUO_USER, EXEMPT_USER, DrillError, Timeline, drill_rig
-from duomfa.secret_document import RADIUS_SECRET
+from duomfa.secret_document import RADIUS_SECRET, RETIRED_TAG, parse_retired
 
 PROXY_ADDRESSES = ["127.0.0.2", "127.0.0.3"]  # two "tasks": the whole 127/8 is loopback on Linux
 LOGIN_RATE = 200.0  # logins started per second
 DIRECTORY_ID = "d-0123456789"
 DIRECTORY_TIMEOUT, DIRECTORY_RETRIES = 1.0, 2  # Directory Service's RadiusTimeout and RadiusRetries, compressed
 APPLY_SECONDS = 2.0
-SECRET_SETTLE_SECONDS = 3  # the updater believes a secret-only update after this (180 s on AWS)
+# a slow directory: it keeps showing its old Completed while it takes longer than the settle time to use a new
+# secret, so only the grace period stands between it and the retirement of the secret it still signs with
+SLOW_APPLY_SECONDS = 7.0
+SCHEDULE_SECONDS = 2.0  # the updater's 5-minute schedule
+SECRET_SETTLE_SECONDS = 4  # the updater believes a secret-only update after this (180 s on AWS)
 RETIRE_GRACE_SECONDS = 3
 SEED_LAG_SECONDS = 5.0
 
 
 async def run_rotation_drill(auths: int, order: str, workdir: Path, progress: TextIO,
-                             control_log: TextIO | None = None) -> dict[str, Any]:
+                             control_log: TextIO | None = None, directory: str = "normal") -> dict[str, Any]:
     if order not in ("ours", "seed"):
         raise DrillError("--order is ours or seed")
+    if directory not in ("normal", "slow"):
+        raise DrillError("--directory is normal or slow")
+    old_secret_refused: bool | None = None
     timeline = Timeline(progress)
     say = timeline.say
     proxies: list[ProxyProcess] = []
@@ -75,7 +82,7 @@ async def run_rotation_drill(auths: int, order: str, workdir: Path, progress: Te
             loop = asyncio.get_running_loop()
             await asyncio.sleep(2.0)
             if order == "ours":
-                await _rotate_ours(rig.aws, arn, client, loop, port, say, control_log)
+                await _rotate_ours(rig.aws, arn, client, loop, port, say, control_log, directory == "slow")
             else:
                 await _rotate_seed(secret_file, document, client, say)
             # keep logging in: past the retirement of the old secret, and until enough logins were made
@@ -85,15 +92,21 @@ async def run_rotation_drill(auths: int, order: str, workdir: Path, progress: Te
             stop.set()
             counts = await load
             say(f"done: {counts.sent} logins")
+            if order == "ours":  # the previous secret is retired: a request signed with it gets no answer
+                stale = DirectoryRadiusClient([(a, port) for a in PROXY_ADDRESSES], initial.encode(),
+                                              timeout=DIRECTORY_TIMEOUT, retries=len(PROXY_ADDRESSES) - 1)
+                old_secret_refused = await stale.login(EXEMPT_USER, "push") == "timed_out"
+                say(f"the previous secret is {'refused' if old_secret_refused else 'STILL ACCEPTED'} by the proxies")
         finally:
             await asyncio.gather(*(proxy.stop(stop_timeout=10) for proxy in proxies))
-    return {"order": order, "sent": counts.sent, "accepted": counts.accepted, "rejected": counts.rejected,
+    return {"order": order, "directory": directory, "old_secret_refused": old_secret_refused,
+            "sent": counts.sent, "accepted": counts.accepted, "rejected": counts.rejected,
             "timed_out": counts.timed_out, "duration_s": round(time.monotonic() - timeline.started, 2),
             "resends": counts.resends, "reject_reasons": counts.reject_reasons, "timeline": timeline.as_json()}
 
 
 async def _rotate_ours(aws: Any, arn: str, client: DirectoryRadiusClient, loop: asyncio.AbstractEventLoop,
-                       port: int, say: Any, control_log: TextIO | None) -> None:
+                       port: int, say: Any, control_log: TextIO | None, slow_directory: bool) -> None:
     from duomfa.control import directory as updater
     from duomfa.control import rotation
     from duomfa.control.addresses import TrackerSettings, track_addresses
@@ -113,7 +126,8 @@ async def _rotate_ours(aws: Any, arn: str, client: DirectoryRadiusClient, loop: 
         loop.call_soon_threadsafe(say, f"directory applied {settings['RadiusServers']}: its client now signs with "
                                        "the secret the updater gave it")
 
-    directory = LocalDirectory(DIRECTORY_ID, APPLY_SECONDS, applied)
+    directory = LocalDirectory(DIRECTORY_ID, SLOW_APPLY_SECONDS if slow_directory else APPLY_SECONDS, applied,
+                               shows_secret_updates=not slow_directory)
     settings = updater.UpdaterSettings(
         directory_id=DIRECTORY_ID, secret_arn=arn, address_parameter="/duomfa/drill/addresses",
         state_parameter="/duomfa/drill/directory-state", topic_arn=topic, port=port, timeout=int(DIRECTORY_TIMEOUT),
@@ -152,7 +166,20 @@ async def _rotate_ours(aws: Any, arn: str, client: DirectoryRadiusClient, loop: 
         say(f"{step}: {outcome}")
     for run in updater_runs:
         say(f"directory updater: {await asyncio.wrap_future(run)}")
-    await asyncio.sleep(RETIRE_GRACE_SECONDS + 2.5)  # the proxies drop the previous secret after the grace period
+    # the schedule's runs confirm the new secret once the directory shows Completed after the settle time, and
+    # only then set the retirement tag; the proxies drop the previous secret at the time it names
+    deadline = time.monotonic() + 60
+    retired: tuple[str, float] | None = None
+    while retired is None:
+        if time.monotonic() > deadline:
+            raise DrillError("the directory updater did not retire the previous secret within 60 s")
+        await asyncio.sleep(SCHEDULE_SECONDS)
+        outcome = await asyncio.to_thread(updater.run, ds=directory, ssm=ssm, secretsmanager=secretsmanager,
+                                          sns=sns, settings=settings, sleep=quick_sleep)
+        say(f"directory updater (schedule): {outcome}")
+        tags = {t["Key"]: t["Value"] for t in secretsmanager.describe_secret(SecretId=arn).get("Tags", [])}
+        retired = parse_retired(tags.get(RETIRED_TAG))
+    await asyncio.sleep(max(0.0, retired[1] - time.time()) + 2.0)  # the proxies re-read the secret every second
     say("previous secret retired at the proxies")
 
 
@@ -165,6 +192,7 @@ async def _rotate_seed(secret_file: Path, document: dict[str, Any], client: Dire
     say(f"{SEED_LAG_SECONDS:g} s later the directory is given the new secret")
 
 
-def drill_rotation(auths: int, order: str, progress: TextIO, control_log: TextIO | None = None) -> dict[str, Any]:
+def drill_rotation(auths: int, order: str, progress: TextIO, control_log: TextIO | None = None,
+                   directory: str = "normal") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="duomfa-drill-") as workdir:
-        return asyncio.run(run_rotation_drill(auths, order, Path(workdir), progress, control_log))
+        return asyncio.run(run_rotation_drill(auths, order, Path(workdir), progress, control_log, directory))
