@@ -3,6 +3,8 @@ DUOMFA_* environment variables; the options themselves are declared in duomfa.op
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -71,6 +73,13 @@ class ProxySettings:
     long_poll_grace_seconds: float = default("long_poll_grace_seconds")
     http_proxy: str | None = None
     debug: bool = default("debug")
+    log_syslog: bool = default("log_syslog")
+    syslog_facility: int = default("syslog_facility")
+    fips_mode: bool = default("fips_mode")  # only false gets this far until a FIPS build checks the provider
+    # not an option: where the local syslog daemon listens (tests point it at a socket of their own)
+    syslog_address: str = "/dev/log"
+    config_file: str | None = None
+    config_encoding: str | None = None  # how the file was decoded, for the start-up log
     notices: tuple[str, ...] = field(default=())  # options accepted but without effect, to log at start
 
 
@@ -80,16 +89,55 @@ _SECTION_RE = re.compile(r"^\[\s*([^\]]+?)\s*\]\s*$")
 _OPTION_RE = re.compile(r"^([^=:\s][^=:]*?)\s*[=:]\s*(.*)$")
 
 
-def read_ini(path: Path) -> dict[str, dict[str, RawValue]]:
+# how a file saved on Windows may begin: (byte order mark, codec, how the log names it)
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8 with a byte order mark"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 little-endian (byte order mark)"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 big-endian (byte order mark)"),
+)
+CP1252 = "Windows-1252 (cp1252): not valid UTF-8"
+SAVE_AS_UTF8 = "save the file as UTF-8 (in Notepad: File → Save As → Encoding: UTF-8)"
+
+
+def decode_config(data: bytes, path: Path) -> tuple[str, str]:
+    """The file's text and how it was decoded: by its byte order mark (UTF-8, UTF-16 LE or BE), else as UTF-8,
+    else as Windows-1252 — what Windows editors save. A byte that fits none is named by line, never shown."""
+
+    def undecodable(codec: str, described: str, exc: UnicodeDecodeError) -> ConfigError:
+        line = data[:exc.start].decode(codec, errors="replace").count("\n") + 1
+        return ConfigError(f"{path}:{line}: not valid {described} (byte {exc.start}); {SAVE_AS_UTF8}")
+
+    for mark, codec, described in _BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                return data.decode(codec), described
+            except UnicodeDecodeError as exc:
+                raise undecodable(codec, described, exc) from None
+    if b"\x00" in data:  # Notepad's "Unicode" always writes the mark; without it, UTF-16 cannot be told for sure
+        line = data[:data.index(b"\x00")].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: holds NUL bytes: it looks like UTF-16 without a byte order mark; "
+                          f"{SAVE_AS_UTF8}")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), CP1252
+    except UnicodeDecodeError as exc:
+        raise undecodable("cp1252", "UTF-8 or Windows-1252", exc) from None
+
+
+def read_ini(path: Path) -> tuple[dict[str, dict[str, RawValue]], str]:
+    """The file's sections, each key with its value and FILE:LINE; and how the file was decoded."""
+    try:
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    text, encoding = decode_config(data, path)
     sections: dict[str, dict[str, RawValue]] = {}
     current: str | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split at line ends only, as editors number lines (str.splitlines also splits at U+2028, \x0c …)
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
         stripped = line.strip()
         if not stripped or stripped[0] in "#;":
             continue
@@ -115,28 +163,11 @@ def read_ini(path: Path) -> dict[str, dict[str, RawValue]]:
             raise ConfigError(f"{where}: {key} is set twice in [{current}] (first at "
                               f"{sections[current][key].origin}); keep one")
         sections[current][key] = RawValue(option.group(2).strip(), where)
-    return sections
+    return sections, encoding
 
 
 # --- options of Duo's proxy that duomfa does not take ---------------------------------------------------------
 
-# [main] options of Duo's proxy that make no sense for duomfa's logging model: accepted, with a notice
-MAIN_IGNORED = {
-    "log_auth_events": "duomfa always logs one JSON line per authentication",
-    "log_sso_events": "duomfa has no SSO",
-    "log_dir": "duomfa logs JSON lines to standard output, for the container runtime",
-    "log_max_files": "duomfa logs to standard output",
-    "log_max_size": "duomfa logs to standard output",
-    "log_file_prefix": "duomfa logs to standard output",
-    "log_format": "duomfa logs JSON lines",
-    "log_ldap_events": "duomfa has no LDAP",
-    "test_connectivity_on_startup": "duomfa checks Duo at start and on /readyz",
-}
-SERVER_NO_EFFECT = {
-    "client": "[radius_server_duo_only] has no primary authentication",
-    "pass_through_attr_names": "attributes pass through to a primary server, and duo_only has none",
-    "pass_through_all": "attributes pass through to a primary server, and duo_only has none",
-}
 SERVER_REFUSED = {
     "skey_protected": "it is a Windows DPAPI blob that cannot be read on Linux; put the key in skey or in the "
                       "secrets_source instead",
@@ -213,8 +244,9 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> ProxySetting
     """Read the INI file (if any), overlay DUOMFA_* environment variables, and validate everything."""
     main: dict[str, RawValue] = {}
     server: dict[str, RawValue] = {}
+    encoding = None
     if path is not None:
-        sections = read_ini(path)
+        sections, encoding = read_ini(path)
         for name, options in sections.items():
             if name == MAIN:
                 main = options
@@ -231,33 +263,40 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> ProxySetting
                                   + (f" (near {origin})" if options else ""))
         if not server:
             raise ConfigError(f"{path}: no [{SERVER}] section with settings; see docs/proxy.md")
-    for key, raw in main.items():
-        known = option(key)
-        if key not in MAIN_IGNORED and (known is None or MAIN not in known.sections):
-            raise ConfigError(f"{raw.origin}: unknown key {key!r} in [main]; allowed: "
-                              f"{', '.join([allowed_keys(MAIN), *sorted(MAIN_IGNORED)])}")
     for key, raw in _environment_values(environ).items():
         known = option(key)
-        if known is None and key not in MAIN_IGNORED and key not in SERVER_NO_EFFECT and not _refusal(key):
-            raise ConfigError(f"{raw.origin}: unknown setting {key!r}; allowed: {allowed_keys(SERVER)}")
-        in_main = key in MAIN_IGNORED or (known is not None and SERVER not in known.sections)
+        if known is None and not _refusal(key):
+            raise ConfigError(f"{raw.origin}: unknown setting {key!r}; allowed: {allowed_keys(SERVER)}, "
+                              f"{allowed_keys(MAIN)}")
+        in_main = known is not None and SERVER not in known.sections
         (main if in_main else server)[key] = raw
-    return _build(main, server)
+    settings = _build(main, server)
+    if path is None:
+        return settings
+    return dataclasses.replace(settings, config_file=str(path), config_encoding=encoding)
 
 
-def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySettings:
-    """Each option through its parser; then the rules that span several options."""
-    notices = [f"{raw.origin}: {key} has no effect: {MAIN_IGNORED[key]}" for key, raw in main.items()
-               if key in MAIN_IGNORED]
+def _check_keys(main: dict[str, RawValue], server: dict[str, RawValue]) -> None:
+    """Every key is an option of its section (or refused with the reason); nothing is read before that holds."""
+    for key, raw in main.items():
+        known = option(key)
+        if known is None or MAIN not in known.sections:
+            raise ConfigError(f"{raw.origin}: unknown key {key!r} in [main]; allowed: {allowed_keys(MAIN)}")
     for key, raw in server.items():
         refusal = _refusal(key)
         if refusal:
             raise ConfigError(f"{raw.origin}: {key} cannot be used: {refusal}")
-        if key in SERVER_NO_EFFECT:
-            notices.append(f"{raw.origin}: {key} has no effect: {SERVER_NO_EFFECT[key]}")
-        elif (known := option(key)) is None or SERVER not in known.sections:
+        known = option(key)
+        if known is None or SERVER not in known.sections:
             raise ConfigError(f"{raw.origin}: unknown key {key!r} in [{SERVER}]; allowed: {allowed_keys(SERVER)}")
 
+
+def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySettings:
+    """Each option through its parser; then the rules that span several options. Where both sections set one,
+    [radius_server_duo_only]'s value wins, except the web proxy and CA bundle for Duo, where [main]'s does (as in
+    Duo's proxy)."""
+    _check_keys(main, server)
+    notices: list[str] = []
     values: dict[str, object] = {}
     parsed: dict[str, object] = {}
     for spec in OPTIONS:
@@ -265,15 +304,22 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
             continue
         for section, given in ((MAIN, main), (SERVER, server)):
             found = given.get(spec.name)
-            if found is not None and section in spec.sections:
-                parsed[f"{section}.{spec.name}"] = value = spec.parse(found, spec.name)
-                if spec.attribute is not None:
-                    values[spec.attribute] = value
+            if found is None or section not in spec.sections:
+                continue
+            parsed[f"{section}.{spec.name}"] = value = spec.parse(found, spec.name)
+            if spec.attribute is not None:
+                values[spec.attribute] = value  # [main] first, so the server section's value wins
+            if spec.no_effect and value is not False:  # a switch turned off asks for nothing duomfa lacks
+                notices.append(f"{found.origin}: {spec.name} has no effect: {spec.no_effect}")
 
-    if parsed.get(f"{MAIN}.fips_mode"):
+    if parsed.get(f"{MAIN}.fips_mode"):  # where a FIPS build will check the provider instead of refusing
         raise ConfigError(
-            f"{main['fips_mode'].origin}: fips_mode = true, but this Python's OpenSSL is not running in FIPS mode, "
-            "so duomfa cannot honour it; run the proxy on a FIPS-enabled host or image, or remove fips_mode")
+            f"{main['fips_mode'].origin}: fips_mode = true, but this release cannot check that OpenSSL runs with a "
+            "FIPS provider enforced, so it will not start rather than run without FIPS; set fips_mode = false (or "
+            "remove the line) to run without FIPS mode")
+    if parsed.get(f"{MAIN}.log_stdout") is False:
+        notices.append(f"{main['log_stdout'].origin}: log_stdout = false has no effect: the proxy always writes "
+                       "its JSON lines to standard output")
     values["debug"] = bool(parsed.get(f"{MAIN}.debug")) or bool(parsed.get(f"{SERVER}.debug"))
     source = values.get("secrets_source", default("secrets_source"))
     assert isinstance(source, SecretsSource)
@@ -281,15 +327,61 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
     port = parsed.get(f"{SERVER}.api_port")
     if port is not None and api_host and ":" not in api_host and port != 443:
         api_host = f"{api_host}:{port}"
-    proxy_host = server.get("http_proxy_host")
-    if proxy_host is not None:
-        values["http_proxy"] = f"http://{proxy_host.value}:{parsed.get(f'{SERVER}.http_proxy_port') or 80}"
+    values["http_proxy"] = _web_proxy(main, server, parsed, values.get("http_proxy"), notices)
+    values["ca_certs"] = _ca_bundle(main, server, parsed, values.get("ca_certs"), notices)
     listed = parsed.get(f"{SERVER}.exempt_usernames") or ()
     assert isinstance(listed, tuple)
     exempt = _exempt_usernames(server, notices)
     exempt += tuple(name for name in listed if name not in exempt)
     return ProxySettings(ikey=ikey, skey=skey, api_host=api_host, clients=_clients(server, source.inline),
                          exempt_usernames=exempt, notices=tuple(notices), **values)  # type: ignore[arg-type]
+
+
+def _web_proxy(main: dict[str, RawValue], server: dict[str, RawValue], parsed: dict[str, object],
+               ours: object, notices: list[str]) -> str | None:
+    """The web proxy for the calls to Duo. As in Duo's proxy, [main]'s http_proxy_host (with [main]'s port, 80 if
+    none) replaces the server section's; a DUOMFA_* environment variable replaces both."""
+    urls = {}
+    for section, given in ((MAIN, main), (SERVER, server)):
+        host = parsed.get(f"{section}.http_proxy_host")
+        if host is not None:
+            urls[section] = f"http://{host}:{parsed.get(f'{section}.http_proxy_port') or 80}"
+        elif "http_proxy_port" in given:
+            notices.append(f"{given['http_proxy_port'].origin}: http_proxy_port has no effect: there is no "
+                           f"http_proxy_host in [{section}]")
+    in_server = urls.get(SERVER) or (ours if isinstance(ours, str) else None)
+    server_raw = server.get("http_proxy_host") or server.get("http_proxy")
+    if _from_environment(server, "http_proxy_host", "http_proxy_port", "http_proxy"):
+        return in_server
+    if in_server and MAIN in urls and urls[MAIN] != in_server and server_raw is not None:
+        notices.append(_overridden("web proxy", main["http_proxy_host"], server_raw))
+    return urls.get(MAIN) or in_server
+
+
+def _ca_bundle(main: dict[str, RawValue], server: dict[str, RawValue], parsed: dict[str, object], ours: object,
+               notices: list[str]) -> str | None:
+    """The CA bundle for Duo: [main]'s http_ca_certs_file, as in Duo's proxy, else the server section's
+    http_ca_certs_file or ca_certs (a DUOMFA_* environment variable first); None: Duo's pinned bundle."""
+    in_server = parsed.get(f"{SERVER}.http_ca_certs_file") or ours
+    in_main = parsed.get(f"{MAIN}.http_ca_certs_file")
+    server_raw = server.get("http_ca_certs_file") or server.get("ca_certs")
+    if _from_environment(server, "http_ca_certs_file", "ca_certs"):
+        found = in_server
+    else:
+        if in_server and in_main and in_server != in_main and server_raw is not None:
+            notices.append(_overridden("CA bundle", main["http_ca_certs_file"], server_raw))
+        found = in_main or in_server
+    return found if isinstance(found, str) else None
+
+
+def _from_environment(server: dict[str, RawValue], *keys: str) -> bool:
+    """Whether a DUOMFA_* variable set one of `keys`: the environment overrides the whole file, [main] included."""
+    return any(key in server and server[key].origin.startswith("environment variable ") for key in keys)
+
+
+def _overridden(what: str, used: RawValue, ignored: RawValue) -> str:
+    return (f"{used.origin}: [main]'s {what} is used, not the one at {ignored.origin} ([main] applies to every "
+            "section, as in Duo's proxy); remove one of the two")
 
 
 def _duo_keys(server: dict[str, RawValue], inline: bool) -> tuple[str, Secret | None, str]:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import codecs
 import enum
 import ipaddress
+import logging.handlers
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from duomfa.radius.constants import attribute_type
+from duomfa.radius import VENDOR_ATTRIBUTE_NAMES, attribute_key
 
 
 class ConfigError(Exception):
@@ -146,13 +147,42 @@ def host_port(raw: RawValue, key: str) -> str | None:
     return f"http://{value}"
 
 
+def proxy_host(raw: RawValue, key: str) -> str:
+    """A web proxy's host name or address, as Duo's proxy takes it: no scheme, no credentials, no port."""
+    value = raw.value.strip()
+    if "@" in value:  # user:password@host — not shown, not supported
+        raise ConfigError(f"{raw.origin}: {key} holds credentials (its value is not shown); give the host name of a "
+                          "proxy that needs none, e.g. proxy.corp.example, and its port in http_proxy_port")
+    if not value or "/" in value or any(c.isspace() for c in value) or value.count(":") == 1:
+        raise ConfigError(f"{raw.origin}: {key} = {value!r} is not a host name or address (e.g. proxy.corp.example; "
+                          "the port goes in http_proxy_port, and no http:// in front)")
+    if ":" in value and not value.startswith("["):
+        return f"[{value}]"  # an IPv6 address, ready for a URL
+    return value
+
+
+# client_ip_attr's aliases in Duo's proxy (its parse_client_ip_attribute)
+CLIENT_IP_ALIASES = {"default": "Calling-Station-Id", "paloalto": "PaloAlto-Client-Source-IP"}
+
+
 def client_ip_attribute(raw: RawValue, key: str) -> str:
-    name = "Calling-Station-Id" if raw.value.lower() == "default" else raw.value
+    name = CLIENT_IP_ALIASES.get(raw.value.strip().lower(), raw.value.strip())
     try:
-        attribute_type(name)
+        attribute_key(name)
     except KeyError as exc:
-        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r}: {exc.args[0]}") from None
+        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r}: {exc.args[0]}; or one of the vendor attributes "
+                          f"{', '.join(VENDOR_ATTRIBUTE_NAMES)}, or {', '.join(CLIENT_IP_ALIASES)}") from None
     return name
+
+
+def syslog_facility(raw: RawValue, key: str) -> int:
+    """Duo's proxy takes LOG_USER, LOG_AUTH, LOG_LOCAL0 …; the same names without LOG_, in any case, work too."""
+    name = raw.value.strip().lower().removeprefix("log_")
+    code = logging.handlers.SysLogHandler.facility_names.get(name)
+    if code is None:
+        allowed = ", ".join(f"LOG_{n.upper()}" for n in logging.handlers.SysLogHandler.facility_names)
+        raise ConfigError(f"{raw.origin}: {key} = {raw.value!r} is not a syslog facility; allowed: {allowed}")
+    return code
 
 
 def text_encoding(raw: RawValue, key: str) -> str:
@@ -168,6 +198,8 @@ def text_encoding(raw: RawValue, key: str) -> str:
 # --- the table -----------------------------------------------------------------------------------------------------
 
 MAIN, SERVER = "main", "radius_server_duo_only"
+NO_LOG_FILES = ("duomfa writes no log files: its JSON lines go to standard output (for the container runtime) and, "
+                "with `log_syslog`, to syslog; rotation is the log collector's")
 
 
 @dataclass(frozen=True)
@@ -181,6 +213,9 @@ class Option:
     attribute: str | None = None  # the ProxySettings field it sets directly; None: config._build combines it
     sections: tuple[str, ...] = (SERVER,)
     ours: bool = False  # duomfa's own, not an option of Duo's proxy
+    no_effect: str = ""  # accepted (and checked) but without effect: why, for the start-up notice and the docs
+    main_doc: str = ""  # the [main] table's cell, where it differs from `doc`
+    main_decision: str = "honoured"  # what the [main] table says duomfa does with it
 
     @property
     def numbered(self) -> bool:
@@ -194,7 +229,15 @@ class Option:
 
     def doc_row(self) -> str:
         ours = "*ours*: " if self.ours else ""
-        return f"| `{self.name}` | {self.shown_default} | {ours}{self.doc} |"
+        meaning = f"accepted, **no effect**: {self.no_effect}" if self.no_effect else self.doc
+        return f"| `{self.name}` | {self.shown_default} | {ours}{meaning} |"
+
+    def main_doc_row(self) -> str:
+        if self.no_effect:
+            decision = f"accepted, **no effect**: {self.no_effect}"
+        else:
+            decision = f"**{self.main_decision}**: {self.main_doc or self.doc}"
+        return f"| `{self.name}` | {self.shown_default} | {decision} |"
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -221,8 +264,10 @@ OPTIONS: tuple[Option, ...] = (
            "secret — probes such as the rotation check, which must never be able to log anyone in", "—", ours=True),
     Option("port", "the UDP port (default 1812)", "the UDP port the proxy listens on", "1812", whole(1, 65535), 1812,
            "port"),
-    Option("interface", "the address to listen on (default: all)", "the address it listens on", "all (`0.0.0.0`)",
-           address, "0.0.0.0", "interface"),
+    Option("interface", "the address to listen on (default: all)",
+           "the address it listens on (this section's value wins over `[main]`'s, as in Duo's proxy)",
+           "all (`0.0.0.0`)", address, "0.0.0.0", "interface", sections=(MAIN, SERVER),
+           main_doc="the address to listen on when `[radius_server_duo_only]` sets none"),
     Option("failmode", "safe (let users in when preauth cannot reach Duo at all; Duo's default) or secure",
            "what happens when **preauth cannot reach Duo at all** (connection refused or reset before any reply, DNS "
            "failure, no reply in time, HTTP 5xx): `safe` lets the user in, `secure` rejects. Nothing else ever lets "
@@ -238,8 +283,11 @@ OPTIONS: tuple[Option, ...] = (
            "comma-separated users accepted without Duo, in addition to `exempt_username_N`: each trimmed of "
            "surrounding spaces, then compared exactly (the stack's `ExemptUsernames` parameter)", "—", name_list, (),
            ours=True),
-    Option("client_ip_attr", "the RADIUS attribute carrying the user's IP for Duo (default Calling-Station-Id)",
-           "the request attribute carrying the user's IP, passed to Duo as `ipaddr`", "`Calling-Station-Id`",
+    Option("client_ip_attr", "the RADIUS attribute carrying the user's IP for Duo (default Calling-Station-Id; "
+           "paloalto for PaloAlto-Client-Source-IP)",
+           "the request attribute carrying the user's IP, passed to Duo as `ipaddr`: a standard attribute's name, or "
+           "`paloalto` (Duo's alias for the vendor attribute `PaloAlto-Client-Source-IP`, vendor 25461, type 7). "
+           "When the request lacks it, or it is not an address, Duo gets no `ipaddr`", "`Calling-Station-Id`",
            client_ip_attribute, "Calling-Station-Id", "client_ip_attr"),
     Option("api_timeout", "seconds for each call to Duo; 0 = no limit (default 10)",
            "seconds for each call to Duo; `0` = no limit (Duo's proxy defaults to 0; a limit is what lets failmode "
@@ -248,8 +296,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("pw_codec", "the text encoding of the password (default utf-8)",
            "the password's text encoding (a codec that is not one, such as `hex` or `base64`, is refused at start)",
            "`utf-8`", text_encoding, "utf-8", "pw_codec"),
-    Option("http_proxy_host", "a web proxy for outbound HTTPS to Duo", "a web proxy for outbound HTTPS to Duo", "—"),
-    Option("http_proxy_port", "its port (default 80)", "its port", "80", whole(1, 65535), 80),
+    Option("http_proxy_host", "a web proxy for outbound HTTPS to Duo (host name or address)",
+           "a web proxy for outbound HTTPS to Duo: its host name or address (the port goes in `http_proxy_port`). "
+           "`[main]`'s replaces it, as in Duo's proxy", "—", proxy_host, sections=(MAIN, SERVER),
+           main_doc="a web proxy for every call to Duo (CONNECT tunnel); it replaces `[radius_server_duo_only]`'s "
+                    "own, as in Duo's proxy (a `DUOMFA_*` variable replaces both)"),
+    Option("http_proxy_port", "its port (default 80)", "its port; taken from the same section as `http_proxy_host`",
+           "80", whole(1, 65535), 80, sections=(MAIN, SERVER),
+           main_doc="its port (with `[main]`'s `http_proxy_host`)"),
     Option("http_proxy", "a web proxy for outbound HTTPS to Duo, as host:port",
            "`http_proxy_host` and `http_proxy_port` in one value, `host:port` (the stack's `HttpProxy` parameter); "
            "`http_proxy_host` wins when both are set", "—", host_port, None, "http_proxy", ours=True),
@@ -257,8 +311,11 @@ OPTIONS: tuple[Option, ...] = (
            "what to trust for Duo's certificate: a PEM CA bundle; the local MFA service's `ca.pem` for tests and "
            "trials", "Duo's pinned CA bundle (from duo_client)", ca_file, None, "ca_certs", ours=True),
     Option("http_ca_certs_file", "a CA bundle to trust for Duo instead of Duo's pinned one (same as ca_certs)",
-           "Duo's proxy's name for `ca_certs` (if both are set, this one wins)",
-           "Duo's pinned CA bundle (from duo_client)", ca_file, None, "ca_certs"),
+           "Duo's proxy's name for `ca_certs` (if both are set, this one wins; `[main]`'s `http_ca_certs_file` "
+           "replaces either, as in Duo's proxy)", "Duo's pinned CA bundle (from duo_client)", ca_file,
+           sections=(MAIN, SERVER),
+           main_doc="the CA bundle for every call to Duo; it replaces `[radius_server_duo_only]`'s "
+                    "`http_ca_certs_file` or `ca_certs`, as in Duo's proxy (a `DUOMFA_*` variable replaces both)"),
     Option("require_message_authenticator", "auto, yes or no (default auto)",
            "`yes` drops requests without Message-Authenticator; `auto` drops them from an address once one of its "
            "Access-Requests has carried one (so a downgrade is impossible; a Status-Server does not count, as in "
@@ -292,15 +349,63 @@ OPTIONS: tuple[Option, ...] = (
            whole(0, 65535, zero_is_none=True), 8080, "http_port", ours=True),
     Option("http_interface", "address of that HTTP listener (default: all)", "the address of that HTTP listener",
            "all (`0.0.0.0`)", address, "0.0.0.0", "http_interface", ours=True),
+    Option("client", "the primary authentication section (no effect with duo_only)",
+           "", "—", sections=(MAIN, SERVER),
+           no_effect="`[radius_server_duo_only]` has no primary authentication, so there is no client to name"),
+    Option("pass_through_attr_names", "attributes passed through from the primary server (no effect with duo_only)",
+           "", "—", no_effect="attributes pass through from a primary server, and duo_only has none"),
+    Option("pass_through_all", "pass through every attribute of the primary server (no effect with duo_only)",
+           "", "false", boolean, no_effect="attributes pass through from a primary server, and duo_only has none"),
     Option("debug", "true for more detail in the log",
            "also log dropped datagrams and Status-Server probes (in either section)", "false", boolean, False,
-           sections=(MAIN, SERVER)),
+           sections=(MAIN, SERVER), main_doc="also log dropped datagrams and Status-Server probes"),
+    # [main] only, in the order of Duo's own check of the section
+    Option("log_dir", "the directory of Duo's log files (no effect)", "", "`log`, in the install directory",
+           sections=(MAIN,), no_effect=NO_LOG_FILES),
+    Option("log_auth_events", "Duo's authevents.log (no effect: the auth line is always written)", "", "false",
+           boolean, sections=(MAIN,),
+           no_effect="duomfa always writes one JSON `auth` line per authentication, with its result and reason, to "
+                     "the same outputs as every other line"),
+    Option("log_sso_events", "Duo's ssoevents.log (no effect: no SSO)", "", "true", boolean, sections=(MAIN,),
+           no_effect="duomfa has no SSO"),
+    Option("log_max_files", "how many rotated log files Duo keeps (no effect)", "", "6 (`0`: keep all)",
+           whole(0, 1_000_000), sections=(MAIN,), no_effect=NO_LOG_FILES),
+    Option("log_max_size", "the size at which Duo rotates a log file (no effect)", "", "10485760 bytes (10 MiB)",
+           whole(0, 2**63 - 1), sections=(MAIN,), no_effect=NO_LOG_FILES),
+    Option("log_file", "true for Duo's log/authproxy.log (no effect)", "",
+           "false (Duo's proxy writes its file anyway when neither `log_stdout` nor `log_syslog` is on)", boolean,
+           sections=(MAIN,), no_effect=NO_LOG_FILES),
     Option("log_stdout", "always true: the proxy logs JSON lines to standard output",
-           "accepted for Duo's files; the proxy always logs JSON lines to standard output", "true", boolean, True,
-           sections=(MAIN,)),
-    Option("fips_mode", "true to run with the FIPS provider enforced",
-           "`true` is refused unless this Python's OpenSSL runs in FIPS mode", "false", boolean, False,
-           sections=(MAIN,)),
+           "accepted for Duo's files; the proxy always logs JSON lines to standard output", "false", boolean, True,
+           sections=(MAIN,), main_doc="the proxy always writes its JSON lines to standard output, for the container "
+                                      "runtime; `false` is accepted with a notice"),
+    Option("log_syslog", "true to send the log lines to the local syslog as well",
+           "", "false", boolean, False, "log_syslog", sections=(MAIN,),
+           main_doc="every JSON line goes to the local syslog (`/dev/log`) too, with the severity of its `level`, "
+                    "as `duomfa[PID]`. Without a syslog socket (a container has none) one WARNING `syslog_unavailable` "
+                    "at start, and standard output only"),
+    Option("syslog_facility", "the syslog facility, e.g. LOG_AUTH or LOG_LOCAL0 (default LOG_USER)", "",
+           "`LOG_USER`", syslog_facility, 1, "syslog_facility", sections=(MAIN,),
+           main_doc="the facility of those syslog lines: `LOG_USER`, `LOG_AUTH`, `LOG_DAEMON`, `LOG_LOCAL0` … "
+                    "`LOG_LOCAL7` and the other standard names (without `LOG_`, any case, also accepted); an unknown "
+                    "name stops the start, as in Duo's proxy"),
+    Option("test_connectivity_on_startup", "check Duo at start (no effect: always done)", "", "false", boolean,
+           sections=(MAIN,), no_effect="duomfa always checks Duo: `/readyz` follows Duo's `/ping`, and a change is "
+                                      "logged as `duo_reachability`"),
+    Option("server", "the server section [main] client applies to (no effect)", "", "—", sections=(MAIN,),
+           no_effect="Duo's proxy uses it only to point `[main]`'s `client` at a server section, and "
+                     "`[radius_server_duo_only]` takes no client"),
+    Option("fips_mode", "true to run with the FIPS provider enforced (`true` is refused in this release)", "",
+           "false", boolean, False, "fips_mode", sections=(MAIN,),
+           main_decision="refused when true",
+           main_doc="`false` is accepted; `true` stops the start: this release cannot yet check that OpenSSL runs "
+                    "with a FIPS provider enforced, and a proxy asked for FIPS must not run without it"),
+    Option("log_file_prefix", "a prefix for Duo's log file names (no effect)", "", "—", sections=(MAIN,),
+           no_effect=NO_LOG_FILES + " (not in Duo's proxy 5.0 source; accepted in case a later version has it)"),
+    Option("log_format", "a log format (no effect)", "", "—", sections=(MAIN,),
+           no_effect="duomfa logs JSON lines (not in Duo's proxy 5.0 source; accepted as earlier releases did)"),
+    Option("log_ldap_events", "LDAP event log (no effect)", "", "—", sections=(MAIN,),
+           no_effect="duomfa has no LDAP (not in Duo's proxy 5.0 source; accepted as earlier releases did)"),
 )
 
 
@@ -317,8 +422,14 @@ def default(name: str) -> Any:
 
 
 def docs_table() -> list[str]:
-    """docs/proxy.md's option table, row by row."""
-    return ["| Key | Default | Meaning |", "|---|---|---|", *(o.doc_row() for o in OPTIONS)]
+    """docs/proxy.md's table of [radius_server_duo_only] (and environment) options, row by row."""
+    return ["| Key | Default | Meaning |", "|---|---|---|", *(o.doc_row() for o in OPTIONS if SERVER in o.sections)]
+
+
+def main_docs_table() -> list[str]:
+    """docs/proxy.md's table of Duo's [main] options and what duomfa does with each, row by row."""
+    return ["| `[main]` key | Duo's default | duomfa |", "|---|---|---|",
+            *(o.main_doc_row() for o in OPTIONS if MAIN in o.sections)]
 
 
 def allowed_keys(section: str) -> str:

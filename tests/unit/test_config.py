@@ -97,10 +97,14 @@ def test_other_proxy_modes_are_refused_with_the_reason(tmp_path):
         load_settings(path, {})
 
 
-def test_fips_mode_that_cannot_be_honoured_is_refused(tmp_path):
-    path = write(tmp_path, minimal().replace("debug = false", "fips_mode = true"))
-    with pytest.raises(ConfigError, match="fips_mode = true.*cannot honour"):
-        load_settings(path, {})
+def test_fips_mode_true_stops_the_start_until_fips_can_be_checked_and_false_is_accepted(tmp_path):
+    with pytest.raises(ConfigError, match=r"authproxy.cfg:2: fips_mode = true, but this release cannot check .* "
+                                          r"set fips_mode = false \(or remove the line\)"):
+        load_settings(write(tmp_path, minimal().replace("debug = false", "fips_mode = true")), {})
+    with pytest.raises(ConfigError, match=r"environment variable DUOMFA_FIPS_MODE: fips_mode = true"):
+        load_settings(write(tmp_path, minimal()), {"DUOMFA_FIPS_MODE": "true"})
+    off = load_settings(write(tmp_path, minimal().replace("debug = false", "fips_mode = false")), {})
+    assert off.fips_mode is False and not off.notices
 
 
 def test_environment_variables_override_and_can_replace_the_file(tmp_path):
@@ -230,16 +234,17 @@ def test_pw_codec_must_be_a_text_encoding_at_start(tmp_path, codec):
     assert load_settings(write(tmp_path, minimal("pw_codec = latin-1")), {}).pw_codec == "iso8859-1"
 
 
-def test_the_docs_option_table_is_the_option_table():
-    """docs/proxy.md's table is generated from duomfa.options: regenerate it rather than editing it by hand."""
+def test_the_docs_option_tables_are_the_option_table():
+    """docs/proxy.md's tables are generated from duomfa.options: regenerate them rather than editing by hand."""
     import pathlib
 
-    from duomfa.options import docs_table
+    from duomfa.options import docs_table, main_docs_table
 
     docs = (pathlib.Path(__file__).parents[2] / "docs" / "proxy.md").read_text()
-    start = docs.index("| Key | Default | Meaning |")
-    table = docs[start:docs.index("\n\n", start)].splitlines()
-    assert table == docs_table()
+    for generated in (docs_table(), main_docs_table()):
+        start = docs.index(generated[0])
+        table = docs[start:docs.index("\n\n", start)].splitlines()
+        assert table == generated
 
 
 def test_every_option_default_is_the_settings_default():
@@ -283,3 +288,193 @@ def test_http_proxy_that_is_not_host_and_port_is_refused_without_showing_credent
     with pytest.raises(ConfigError, match="not host:port|holds credentials") as caught:
         load_settings(write(tmp_path, minimal()), {"DUOMFA_HTTP_PROXY": value})
     assert "pw" not in str(caught.value)
+
+
+# --- Duo's [main] section, and files as Windows admins save them ---------------------------------------------------
+
+# An authproxy.cfg as it comes off a Windows server: every [main] option of Duo's proxy (its 5.0 check of the section,
+# and log_file_prefix), CRLF line ends, a non-ASCII comment and a non-ASCII exempt user. Line numbers matter below.
+WINDOWS_CFG = """\
+; Duo Authentication Proxy — Ansprechpartner: Jürgen Müller (IT-Sicherheit)
+[main]
+debug = false
+log_dir = C:\\\\Program Files\\\\Duo Security Authentication Proxy\\\\log
+log_auth_events = true
+log_sso_events = false
+log_max_files = 10
+log_max_size = 20971520
+log_file = true
+log_stdout = true
+log_syslog = true
+syslog_facility = LOG_AUTH
+http_ca_certs_file = {ca}
+interface = 10.0.5.20
+http_proxy_host = proxy.corp.example
+http_proxy_port = 3128
+test_connectivity_on_startup = true
+client = ad_client
+fips_mode = false
+server = radius_server_duo_only
+log_file_prefix = authproxy
+
+[radius_server_duo_only]
+ikey = {ikey}
+skey = {skey}
+api_host = api-12345678.duosecurity.com
+radius_ip_1 = 10.0.1.10
+radius_secret_1 = Geheim-Schlüssel-1
+failmode = secure
+client_ip_attr = paloalto
+exempt_username_1 = svc-notfall-zugang-é
+"""
+WINDOWS_CFG_NO_EFFECT = ("log_dir", "log_auth_events", "log_max_files", "log_max_size", "log_file",
+                         "test_connectivity_on_startup", "client", "server", "log_file_prefix")
+# how Windows editors save a file, and how the proxy should say it read it
+ENCODINGS = [
+    ("utf-8", b"", "UTF-8"),
+    ("utf-8", b"\xef\xbb\xbf", "UTF-8 with a byte order mark"),
+    ("utf-16-le", b"\xff\xfe", "UTF-16 little-endian (byte order mark)"),
+    ("utf-16-be", b"\xfe\xff", "UTF-16 big-endian (byte order mark)"),
+    ("cp1252", b"", "Windows-1252 (cp1252): not valid UTF-8"),
+]
+
+
+def write_windows_file(tmp_path, text: str, codec: str, mark: bytes):
+    path = tmp_path / "authproxy.cfg"
+    path.write_bytes(mark + text.replace("\n", "\r\n").encode(codec))
+    return path
+
+
+def windows_cfg(tmp_path) -> str:
+    ca = tmp_path / "corp-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    return WINDOWS_CFG.format(ca=ca, ikey=IKEY, skey=SKEY)
+
+
+@pytest.mark.parametrize("codec, mark, described", ENCODINGS)
+def test_a_windows_authproxy_cfg_with_every_main_option_is_read_in_any_encoding(tmp_path, codec, mark, described):
+    text = windows_cfg(tmp_path)
+    settings = load_settings(write_windows_file(tmp_path, text, codec, mark), {})
+    assert settings.config_encoding == described
+    assert settings.exempt_usernames == ("svc-notfall-zugang-é",)
+    assert settings.clients[0].secret.reveal() == "Geheim-Schlüssel-1"
+    # honoured from [main]
+    assert settings.interface == "10.0.5.20"
+    assert settings.http_proxy == "http://proxy.corp.example:3128"
+    assert settings.ca_certs == str(tmp_path / "corp-ca.pem")
+    assert settings.log_syslog is True and settings.syslog_facility == 4  # LOG_AUTH
+    assert settings.debug is False and settings.fips_mode is False
+    assert settings.client_ip_attr == "PaloAlto-Client-Source-IP" and settings.failmode == "secure"
+    # accepted without effect: one notice each, naming the file and line; none for what is off or already so
+    said = {notice.split(" has no effect")[0].rsplit(": ", 1)[1]: notice for notice in settings.notices
+            if " has no effect" in notice}
+    assert set(said) == set(WINDOWS_CFG_NO_EFFECT)
+    assert said["log_max_files"].startswith(f"{tmp_path / 'authproxy.cfg'}:7: ")
+    for notice in settings.notices:
+        assert SKEY not in notice and "Geheim" not in notice
+
+
+@pytest.mark.parametrize("codec, mark, described", ENCODINGS)
+def test_a_bad_line_names_file_and_line_in_every_encoding(tmp_path, codec, mark, described):
+    text = windows_cfg(tmp_path).replace("failmode = secure", "this line is nonsense, Jürgen")
+    path = write_windows_file(tmp_path, text, codec, mark)
+    with pytest.raises(ConfigError, match=rf"{path}:29: this line is neither 'key = value' nor") as caught:
+        load_settings(path, {})
+    assert "Jürgen" not in str(caught.value)  # the line is not shown: it could be a wrapped secret
+    text = windows_cfg(tmp_path).replace("log_max_files = 10", "log_max_files = zehn")
+    with pytest.raises(ConfigError, match=rf"{path}:7: log_max_files = 'zehn' is not a whole number"):
+        load_settings(write_windows_file(tmp_path, text, codec, mark), {})
+
+
+@pytest.mark.parametrize("data, line, expected", [
+    (b"[main]\r\ndebug = false\r\n; caf\x81\xff\r\n", 3, "not valid UTF-8 or Windows-1252"),
+    (b"\xff\xfe" + "[main]\r\n".encode("utf-16-le") + b"\x00\xd8\x41", 2, "not valid UTF-16 little-endian"),
+    ("[main]\r\ndebug = false\r\n".encode("utf-16-le"), 1, "looks like UTF-16 without a byte order mark"),
+])
+def test_a_file_in_no_encoding_we_read_says_where_and_how_to_fix_it(tmp_path, data, line, expected):
+    path = tmp_path / "authproxy.cfg"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}: ") and expected in message and "save the file as UTF-8" in message
+
+
+def test_a_value_in_the_server_section_wins_over_main_but_mains_web_proxy_and_ca_bundle_win_as_in_duo(tmp_path):
+    ca_main, ca_server = tmp_path / "main.pem", tmp_path / "server.pem"
+    ca_main.write_text("x")
+    ca_server.write_text("x")
+    main = (f"[main]\nhttp_proxy_host = main-proxy.corp.example\nhttp_proxy_port = 8080\n"
+            f"http_ca_certs_file = {ca_main}\ninterface = 10.0.0.1\ndebug = true\n")
+    server = minimal().split("[radius_server_duo_only]")[1]
+    only_main = load_settings(write(tmp_path, main + "[radius_server_duo_only]" + server), {})
+    assert only_main.http_proxy == "http://main-proxy.corp.example:8080"
+    assert only_main.ca_certs == str(ca_main) and only_main.interface == "10.0.0.1" and only_main.debug
+    assert not only_main.notices
+
+    both = load_settings(write(tmp_path, main + "[radius_server_duo_only]" + server.replace(
+        "radius_ip_1", f"http_proxy_host = 10.9.9.9\n        ca_certs = {ca_server}\n        interface = 10.0.0.2\n"
+        "        debug = false\n        radius_ip_1")), {})
+    # Duo's proxy copies [main]'s web proxy and CA bundle into every server section, over the section's own
+    assert both.http_proxy == "http://main-proxy.corp.example:8080"
+    assert both.ca_certs == str(ca_main)
+    assert both.interface == "10.0.0.2"  # interface: the server section's wins, as in Duo's proxy
+    assert both.debug  # debug anywhere turns it on, as in Duo's proxy
+    overridden = [notice for notice in both.notices if "[main]'s" in notice and "is used, not the one at" in notice]
+    assert len(overridden) == 2 and all("remove one of the two" in n for n in overridden)
+
+    by_env = load_settings(write(tmp_path, main + "[radius_server_duo_only]" + server),
+                           {"DUOMFA_HTTP_PROXY": "env-proxy.corp.example:3128"})
+    assert by_env.http_proxy == "http://env-proxy.corp.example:3128"  # the environment overrides the file
+    ca_env = load_settings(write(tmp_path, main + "[radius_server_duo_only]" + server),
+                           {"DUOMFA_CA_CERTS": str(ca_server)})
+    assert ca_env.ca_certs == str(ca_server) and not ca_env.notices
+
+
+def test_http_proxy_port_without_a_host_in_its_section_is_named(tmp_path):
+    body = minimal().replace("debug = false", "http_proxy_port = 3128")
+    settings = load_settings(write(tmp_path, body), {})
+    assert settings.http_proxy is None
+    assert any("http_proxy_port has no effect: there is no http_proxy_host in [main]" in n for n in settings.notices)
+
+
+@pytest.mark.parametrize("value", ["http://proxy.corp.example", "proxy.corp.example:3128", "user:pw@proxy", "a b"])
+def test_http_proxy_host_is_a_host_name_only(tmp_path, value):
+    with pytest.raises(ConfigError, match="http_proxy_host") as caught:
+        load_settings(write(tmp_path, minimal().replace("debug = false", f"http_proxy_host = {value}")), {})
+    assert "pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value, code", [("LOG_USER", 1), ("LOG_LOCAL0", 16), ("local7", 23), ("log_daemon", 3)])
+def test_syslog_facility_takes_duos_names(tmp_path, value, code):
+    body = minimal().replace("debug = false", f"log_syslog = true\n        syslog_facility = {value}")
+    assert load_settings(write(tmp_path, body), {}).syslog_facility == code
+
+
+def test_an_unknown_syslog_facility_stops_the_start_as_in_duos_proxy(tmp_path):
+    body = minimal().replace("debug = false", "syslog_facility = LOG_NOWHERE")
+    with pytest.raises(ConfigError, match=r"authproxy.cfg:2: syslog_facility = 'LOG_NOWHERE' is not a syslog "
+                                          r"facility; allowed: LOG_AUTH.*LOG_LOCAL7"):
+        load_settings(write(tmp_path, body), {})
+
+
+def test_main_options_reach_the_settings_from_the_environment_too(tmp_path):
+    settings = load_settings(write(tmp_path, minimal()), {"DUOMFA_LOG_SYSLOG": "true", "DUOMFA_FIPS_MODE": "false",
+                                                          "DUOMFA_SYSLOG_FACILITY": "LOG_LOCAL3"})
+    assert settings.log_syslog and settings.fips_mode is False and settings.syslog_facility == 19
+
+
+@pytest.mark.parametrize("value, expected", [("paloalto", "PaloAlto-Client-Source-IP"),
+                                             ("PaloAlto-Client-Source-IP", "PaloAlto-Client-Source-IP"),
+                                             ("default", "Calling-Station-Id"), ("Framed-IP-Address",
+                                                                                 "Framed-IP-Address")])
+def test_client_ip_attr_takes_duos_aliases_and_the_palo_alto_vendor_attribute(tmp_path, value, expected):
+    settings = load_settings(write(tmp_path, minimal(f"client_ip_attr = {value}")), {})
+    assert settings.client_ip_attr == expected
+
+
+def test_an_unknown_main_key_is_refused_with_the_keys_duo_knows(tmp_path):
+    path = write(tmp_path, minimal().replace("debug = false", "log_max_filez = 3"))
+    with pytest.raises(ConfigError, match=r"authproxy.cfg:2: unknown key 'log_max_filez' in \[main\]; allowed: .*"
+                                          r"log_max_files"):
+        load_settings(path, {})

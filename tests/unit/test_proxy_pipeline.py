@@ -21,11 +21,13 @@ CLIENT = ("10.0.0.5", 40000)
 CURRENT, PENDING = b"current-secret", b"pending-secret"
 
 
-def make_pipeline(require_ma="auto", versions=((("AWSCURRENT", CURRENT),)), exempt=("svc-exempt",)):
+def make_pipeline(require_ma="auto", versions=((("AWSCURRENT", CURRENT),)), exempt=("svc-exempt",),
+                  client_ip_attr="Calling-Station-Id"):
     settings = ProxySettings(
         ikey="DI" + "A" * 18, skey=Secret("s" * 40), api_host="127.0.0.1:1", exempt_usernames=exempt,
         clients=(RadiusClient("radius_ip_1", parse_networks("10.0.0.0/24"), None),),
         require_message_authenticator=MessageAuthenticatorPolicy(require_ma), http_port=None,
+        client_ip_attr=client_ip_attr,
     )
     entry = ClientEntry("radius_ip_1", tuple(SecretVersion(label, secret) for label, secret in versions))
     table = ClientTable([(network, entry) for network in settings.clients[0].networks])
@@ -192,9 +194,13 @@ async def test_stats_line_counts_what_happened_in_the_interval():
     pipeline.receive(access_request("svc-exempt")[0], CLIENT)
     pipeline.receive(access_request("svc-exempt")[0], ("10.9.9.9", 1))
 
+    class Syslog:
+        dropped = 5  # before the interval: not counted in it
+
     class Proxy:
         duo_reachable = True
         duo_keys_problem = None
+        syslog = Syslog()
 
     proxy = Proxy()
     proxy.pipeline, proxy.log = pipeline, pipeline.log
@@ -202,11 +208,13 @@ async def test_stats_line_counts_what_happened_in_the_interval():
     await asyncio.sleep(0.01)
     pipeline.receive(access_request("svc-exempt")[0], ("10.9.9.9", 2))
     pipeline.receive(access_request("svc-exempt", identifier=9)[0], CLIENT)
+    Syslog.dropped = 7
     await asyncio.sleep(0.07)
     task.cancel()
     stats = [line for line in log_lines(stream, pipeline) if line["event"] == "stats"][0]
     assert stats["accepted"] == 1 and stats["dropped"] == 1 and stats["dropped_unknown_client"] == 1
     assert stats["fail_open"] == 0 and stats["secret_versions"] == 1
+    assert stats["syslog_dropped"] == 2
 
 
 def test_status_server_only_clients_can_probe_but_never_log_in():
@@ -419,3 +427,37 @@ def test_the_reply_cache_is_bounded_in_bytes_as_well_as_entries():
     assert cache.lookup(("10.0.0.5", 0, 1, bytes(16)), b"q" * 100) is None
     cache.remember(("10.0.0.5", 99, 1, bytes(16)), b"q" * 100, b"s" * 100)  # replacing an entry keeps the count
     assert cache.answered_bytes == 50 * 200
+
+
+PALO_ALTO_IP = (A.VENDOR_PALO_ALTO, A.PALO_ALTO_CLIENT_SOURCE_IP)
+
+
+@pytest.mark.parametrize("client_ip_attr, extra, expected", [
+    # client_ip_attr = paloalto: the vendor attribute, not Calling-Station-Id
+    ("PaloAlto-Client-Source-IP", [radius.encode_vendor_attribute(*PALO_ALTO_IP, b"203.0.113.9"),
+                                   (A.CALLING_STATION_ID, b"198.51.100.7")], "203.0.113.9"),
+    # behind another vendor's attribute in the same request
+    ("PaloAlto-Client-Source-IP", [radius.encode_vendor_attribute(A.VENDOR_MICROSOFT, 7, b"10.9.9.9"),
+                                   radius.encode_vendor_attribute(*PALO_ALTO_IP, b"2001:db8::5")], "2001:db8::5"),
+    # absent, malformed or not an address: no ipaddr — as with a missing Calling-Station-Id
+    ("PaloAlto-Client-Source-IP", [(A.CALLING_STATION_ID, b"198.51.100.7")], None),
+    ("PaloAlto-Client-Source-IP", [(A.VENDOR_SPECIFIC, (25461).to_bytes(4, "big") + bytes((7, 40)) + b"10.1.2.3")],
+     None),
+    ("PaloAlto-Client-Source-IP", [(A.VENDOR_SPECIFIC, b"\x00\x00")], None),
+    ("PaloAlto-Client-Source-IP", [radius.encode_vendor_attribute(*PALO_ALTO_IP, b"not an address")], None),
+    ("Calling-Station-Id", [(A.CALLING_STATION_ID, b"198.51.100.7")], "198.51.100.7"),
+    ("Calling-Station-Id", [], None),
+])
+async def test_the_client_ip_for_duo_comes_from_the_configured_attribute(client_ip_attr, extra, expected):
+    pipeline, _ = make_pipeline(client_ip_attr=client_ip_attr)
+    seen = []
+
+    class RecordingDuo(CountingDuo):
+        async def preauth(self, username, ipaddr=None):
+            seen.append(ipaddr)
+            return await super().preauth(username, ipaddr)
+
+    pipeline.duo = RecordingDuo()
+    data, _ = access_request("alice", "123456", extra=extra)
+    assert await pipeline.receive(data, CLIENT).reply is not None  # answered either way
+    assert seen == [expected]

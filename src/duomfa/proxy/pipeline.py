@@ -23,7 +23,6 @@ from duomfa.proxy.dedup import NO_REPLY, RequestKey, Retransmissions
 from duomfa.proxy.dropnotices import DropNotices
 from duomfa.proxy.metrics import DROP_REASONS, ProxyMetrics
 from duomfa.proxy.pushguard import PushGuard
-from duomfa.radius.constants import attribute_type
 
 A = radius.constants
 FACTOR_WORD = re.compile(r"(push|phone|sms)([1-9][0-9]?)?", re.IGNORECASE)
@@ -159,7 +158,9 @@ class Pipeline:
         self.formerly_exempt = {name.strip().lower(): name for name in settings.exempt_usernames}
         self.ma_clients: set[str] = set()  # addresses whose Access-Requests carried Message-Authenticator (auto)
         self.notices = DropNotices(log, clock)
-        self.client_ip_type = attribute_type(settings.client_ip_attr)
+        # a standard attribute's number, or (vendor id, vendor type) for a vendor attribute such as
+        # PaloAlto-Client-Source-IP (client_ip_attr = paloalto)
+        self.client_ip_attribute = radius.attribute_key(settings.client_ip_attr)
         self.pending_pushes = 0
         self.draining = False  # stopping: finish what is in flight, take nothing new
 
@@ -300,7 +301,10 @@ class Pipeline:
         return name if name.strip() and name.isprintable() else None
 
     def _client_ip(self, packet: radius.Packet) -> str | None:
-        raw = packet.get(self.client_ip_type)
+        """The user's address for Duo, from the configured attribute; None (no ipaddr) when it is missing or is not
+        an address — for a vendor attribute, also when its Vendor-Specific is malformed."""
+        where = self.client_ip_attribute
+        raw = packet.get(where) if isinstance(where, int) else radius.first_vendor_attribute(packet, *where)
         if raw is None:
             return None
         try:

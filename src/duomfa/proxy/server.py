@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from duomfa import __version__, logline
-from duomfa.config import FailMode, ProxySettings
+from duomfa.config import CP1252, FailMode, ProxySettings
 from duomfa.duo import DuoClient
 from duomfa.duo.keys import DuoKeys
-from duomfa.logline import JsonLog
+from duomfa.logline import JsonLog, SyslogSink
 from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.proxy.metrics import ProxyMetrics
 from duomfa.proxy.pipeline import Pending, Pipeline
@@ -88,6 +88,7 @@ class RunningProxy:
     duo_keys: DuoKeys | None = None
     duo_keys_problem: str | None = None  # why there are no usable Duo keys, while there are none
     duo_reachable: bool = False
+    syslog: SyslogSink | None = None  # the copy to syslog this proxy opened (log_syslog)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def close(self, drain_seconds: float = 0.0) -> None:
@@ -115,6 +116,10 @@ class RunningProxy:
             await self.pipeline.duo.close()
         self.log.event("INFO", "stopped")
         self.log.flush()
+        if self.syslog is not None:
+            if self.log.syslog is self.syslog:
+                self.log.syslog = None
+            self.syslog.close()
 
 
 def _duo_client(settings: ProxySettings, keys: DuoKeys, metrics: ProxyMetrics, log: JsonLog) -> DuoClient:
@@ -192,11 +197,15 @@ async def _watch_duo(proxy: RunningProxy) -> None:
 async def _log_stats(proxy: RunningProxy, interval: float = STATS_SECONDS) -> None:
     """Once a minute, what happened in that minute: one line that log-based alarms can count."""
     previous = proxy.pipeline.metrics.totals()
+    syslog_dropped = proxy.syslog.dropped if proxy.syslog is not None else 0
     while True:
         await asyncio.sleep(interval)
         current = proxy.pipeline.metrics.totals()
         delta = {key: int(current[key] - previous.get(key, 0.0)) for key in current}
         previous = current
+        if proxy.syslog is not None:  # lines syslog did not take (the daemon behind or gone); stdout has them all
+            delta["syslog_dropped"] = proxy.syslog.dropped - syslog_dropped
+            syslog_dropped = proxy.syslog.dropped
         proxy.log.event("INFO", logline.STATS, interval_s=interval, pending_pushes=proxy.pipeline.pending_pushes,
                         secret_versions=len({v.label for e in proxy.pipeline.clients.entries() for v in e.secrets}),
                         duo_reachable=proxy.duo_reachable, duo_keys=proxy.duo_keys_problem is None, **delta)
@@ -279,9 +288,29 @@ def _bind_udp_socket(settings: ProxySettings) -> socket.socket:
     return sock
 
 
+def _open_syslog(settings: ProxySettings, log: JsonLog) -> SyslogSink | None:
+    """log_syslog: a copy of every line to the local syslog; with no daemon to send to (a container has none), one
+    WARNING, and standard output only."""
+    if not settings.log_syslog:
+        return None
+    sink = SyslogSink(settings.syslog_address, settings.syslog_facility)
+    problem = sink.connect()
+    if problem is not None:
+        log.event("WARNING", "syslog_unavailable", address=settings.syslog_address, error=problem,
+                  detail="log_syslog = true, but no syslog daemon listens there (as in a container): logging to "
+                         "standard output only")
+        return None
+    log.syslog = sink
+    return sink
+
+
 async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> RunningProxy:
     log = log or JsonLog(debug=settings.debug)
     raise_open_file_limit()
+    syslog = _open_syslog(settings, log)
+    if settings.config_file is not None:
+        log.event("WARNING" if settings.config_encoding == CP1252 else "INFO", "config_read",
+                  file=settings.config_file, encoding=settings.config_encoding)
     for notice in settings.notices:
         log.event("WARNING", "config_notice", detail=notice)
     metrics = ProxyMetrics()
@@ -295,7 +324,7 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
     sock = _bind_udp_socket(settings)
     transport, protocol = await loop.create_datagram_endpoint(lambda: RadiusProtocol(pipeline), sock=sock)
     port = sock.getsockname()[1]
-    proxy = RunningProxy(settings, pipeline, protocol, transport, None, port, None, log)
+    proxy = RunningProxy(settings, pipeline, protocol, transport, None, port, None, log, syslog=syslog)
     _use_duo_keys(proxy, resolve_duo_keys(settings, state))
     duo = pipeline.duo
     if settings.http_port is not None:

@@ -41,6 +41,7 @@ from .constants import (
     NAS_PORT,
     NAS_PORT_ID,
     NAS_PORT_TYPE,
+    PALO_ALTO_CLIENT_SOURCE_IP,
     PROXY_STATE,
     REPLY_MESSAGE,
     SERVICE_TYPE,
@@ -51,6 +52,7 @@ from .constants import (
     USER_NAME,
     USER_PASSWORD,
     VENDOR_MICROSOFT,
+    VENDOR_PALO_ALTO,
     VENDOR_SPECIFIC,
     UnknownAttributeName,
     attribute_name,
@@ -74,22 +76,31 @@ from .packet import (
     verify_reply,
     verify_request_message_authenticator,
 )
-from .vendor import encode_vendor_attribute, packet_vendor_attributes, uses_ms_chap, vendor_attributes
+from .vendor import (
+    VENDOR_ATTRIBUTE_NAMES,
+    attribute_key,
+    encode_vendor_attribute,
+    first_vendor_attribute,
+    packet_vendor_attributes,
+    uses_ms_chap,
+    vendor_attributes,
+)
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in ("constants", "packet", "vendor")]
 
 __all__ = [
-    "ACCESS_ACCEPT", "ACCESS_CHALLENGE", "ACCESS_REJECT", "ACCESS_REQUEST", "ACCOUNTING_REQUEST",
-    "ACCOUNTING_RESPONSE", "ATTRIBUTE_NAMES", "BadReplyAuthenticator", "CALLED_STATION_ID", "CALLING_STATION_ID",
-    "CHAP_CHALLENGE", "CHAP_PASSWORD", "CLASS", "COA_ACK", "COA_NAK", "COA_REQUEST", "DISCONNECT_ACK",
-    "DISCONNECT_NAK", "DISCONNECT_REQUEST", "EAP_MESSAGE", "FILTER_ID", "FRAMED_IP_ADDRESS", "MALFORMED_REASONS",
+    "ACCESS_ACCEPT", "ACCESS_CHALLENGE", "ACCESS_REJECT", "ACCESS_REQUEST", "ACCOUNTING_REQUEST", "ACCOUNTING_RESPONSE",
+    "ATTRIBUTE_NAMES", "BadReplyAuthenticator", "CALLED_STATION_ID", "CALLING_STATION_ID", "CHAP_CHALLENGE",
+    "CHAP_PASSWORD", "CLASS", "COA_ACK", "COA_NAK", "COA_REQUEST", "DISCONNECT_ACK", "DISCONNECT_NAK",
+    "DISCONNECT_REQUEST", "EAP_MESSAGE", "FILTER_ID", "FRAMED_IP_ADDRESS", "MALFORMED_REASONS",
     "MAX_ATTRIBUTE_VALUE_LENGTH", "MAX_PACKET_LENGTH", "MESSAGE_AUTHENTICATOR", "MS_CHAP2_CPW", "MS_CHAP2_RESPONSE",
     "MS_CHAP2_SUCCESS", "MS_CHAP_CHALLENGE", "MS_CHAP_ERROR", "MS_CHAP_RESPONSE", "MS_MPPE_RECV_KEY",
     "MS_MPPE_SEND_KEY", "MalformedPacket", "NAS_IDENTIFIER", "NAS_IPV6_ADDRESS", "NAS_IP_ADDRESS", "NAS_PORT",
-    "NAS_PORT_ID", "NAS_PORT_TYPE", "PROXY_STATE", "Packet", "REPLY_MESSAGE", "SERVICE_TYPE", "SESSION_TIMEOUT",
-    "STATE", "STATUS_CLIENT", "STATUS_SERVER", "USER_NAME", "USER_PASSWORD", "UnknownAttributeName",
-    "VENDOR_MICROSOFT", "VENDOR_SPECIFIC", "attribute_name", "attribute_type", "decrypt_user_password",
-    "encode_reply", "encode_request", "encode_vendor_attribute", "hide_user_password", "new_request_authenticator",
+    "NAS_PORT_ID", "NAS_PORT_TYPE", "PALO_ALTO_CLIENT_SOURCE_IP", "PROXY_STATE", "Packet", "REPLY_MESSAGE",
+    "SERVICE_TYPE", "SESSION_TIMEOUT", "STATE", "STATUS_CLIENT", "STATUS_SERVER", "USER_NAME", "USER_PASSWORD",
+    "UnknownAttributeName", "VENDOR_ATTRIBUTE_NAMES", "VENDOR_MICROSOFT", "VENDOR_PALO_ALTO", "VENDOR_SPECIFIC",
+    "attribute_key", "attribute_name", "attribute_type", "decrypt_user_password", "encode_reply", "encode_request",
+    "encode_vendor_attribute", "first_vendor_attribute", "hide_user_password", "new_request_authenticator",
     "packet_vendor_attributes", "pap_password", "parse", "split_text_attribute", "uses_ms_chap", "vendor_attributes",
     "verify_reply", "verify_request_message_authenticator",
 ]

@@ -1,4 +1,4 @@
-"""RADIUS numbers: packet codes, attribute types, Microsoft vendor attributes, and the standard attribute names.
+"""RADIUS numbers: packet codes, attribute types, the vendor attributes we read, and the standard attribute names.
 
 Plain ints rather than an IntEnum: they sit on the hot path and compare against octets read straight off the wire.
 """
@@ -59,6 +59,10 @@ MS_MPPE_RECV_KEY = 17
 MS_CHAP2_RESPONSE = 25
 MS_CHAP2_SUCCESS = 26
 MS_CHAP2_CPW = 27
+
+# Palo Alto Networks vendor attributes (FreeRADIUS's dictionary.paloalto)
+VENDOR_PALO_ALTO = 25461
+PALO_ALTO_CLIENT_SOURCE_IP = 7  # string: the address of the computer logging in to GlobalProtect
 
 # Names as FreeRADIUS and pyrad dictionaries spell them, so config files written for either work here.
 ATTRIBUTE_NAMES: dict[int, str] = {

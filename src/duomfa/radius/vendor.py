@@ -1,15 +1,30 @@
-"""Vendor-Specific attributes (RFC 2865 §5.26): enough to recognise MS-CHAP (RFC 2548) in a request and to build
-vendor attributes in tests and the load generator.
+"""Vendor-Specific attributes (RFC 2865 §5.26): enough to recognise MS-CHAP (RFC 2548) in a request, to read the
+vendor attributes a configuration may name (PaloAlto-Client-Source-IP), and to build vendor attributes in tests and
+the load generator.
 
 Vendors may put any format inside; we read the format RFC 2865 recommends and stop where the octets stop fitting it.
 """
 
 from __future__ import annotations
 
-from .constants import MS_CHAP2_RESPONSE, MS_CHAP_RESPONSE, VENDOR_MICROSOFT, VENDOR_SPECIFIC
+from .constants import (
+    MS_CHAP2_RESPONSE,
+    MS_CHAP_RESPONSE,
+    PALO_ALTO_CLIENT_SOURCE_IP,
+    VENDOR_MICROSOFT,
+    VENDOR_PALO_ALTO,
+    VENDOR_SPECIFIC,
+    attribute_type,
+)
 from .packet import MAX_ATTRIBUTE_VALUE_LENGTH, Packet
 
 _VENDOR_ID_LENGTH = 4
+
+# vendor attributes a configuration may name, as FreeRADIUS's dictionaries spell them: (vendor id, vendor type)
+VENDOR_ATTRIBUTE_NAMES: dict[str, tuple[int, int]] = {
+    "PaloAlto-Client-Source-IP": (VENDOR_PALO_ALTO, PALO_ALTO_CLIENT_SOURCE_IP),
+}
+_VENDOR_TYPES_BY_FOLDED_NAME = {name.casefold(): key for name, key in VENDOR_ATTRIBUTE_NAMES.items()}
 
 
 def vendor_attributes(value: bytes) -> list[tuple[int, int, bytes]]:
@@ -37,6 +52,19 @@ def packet_vendor_attributes(packet: Packet) -> list[tuple[int, int, bytes]]:
     """The sub-attributes of every Vendor-Specific attribute in the packet, in order."""
     return [found for attribute, value in packet.attributes if attribute == VENDOR_SPECIFIC
             for found in vendor_attributes(value)]
+
+
+def first_vendor_attribute(packet: Packet, vendor_id: int, vendor_type: int) -> bytes | None:
+    """The data of the first such sub-attribute in the packet; None when there is none (or none well formed)."""
+    return next((data for found_vendor, found_type, data in packet_vendor_attributes(packet)
+                 if found_vendor == vendor_id and found_type == vendor_type), None)
+
+
+def attribute_key(name: str) -> int | tuple[int, int]:
+    """What a configured attribute name refers to: a standard attribute's number, or (vendor id, vendor type) for a
+    vendor attribute in VENDOR_ATTRIBUTE_NAMES. Raises UnknownAttributeName for anything else."""
+    vendor = _VENDOR_TYPES_BY_FOLDED_NAME.get(name.strip().casefold())
+    return vendor if vendor is not None else attribute_type(name)
 
 
 def uses_ms_chap(packet: Packet) -> bool:
