@@ -551,12 +551,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from duomfa.config import ConfigError
     from duomfa.mfaservice.datadir import DataDirError
     from duomfa.mfaservice.store import StoreError
+    from duomfa.ports import PortUnavailable
     from duomfa.proxy.secrets_source import SecretsSourceError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CommandError, ConfigError, DataDirError, StoreError, SecretsSourceError) as exc:
+    except (CommandError, ConfigError, DataDirError, StoreError, SecretsSourceError, PortUnavailable) as exc:
         print(f"duomfa: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -19,10 +19,12 @@ from duomfa.options import (
     ConfigError,
     FailMode,
     MessageAuthenticatorPolicy,
+    Problems,
     RawValue,
     SecretsSource,
     allowed_keys,
     default,
+    did_you_mean,
     option,
 )
 from duomfa.secret import Secret
@@ -127,13 +129,19 @@ def decode_config(data: bytes, path: Path) -> tuple[str, str]:
         raise undecodable("cp1252", "UTF-8 or Windows-1252", exc) from None
 
 
-def read_ini(path: Path) -> tuple[dict[str, dict[str, RawValue]], str]:
-    """The file's sections, each key with its value and FILE:LINE; and how the file was decoded."""
+def read_ini(path: Path, problems: Problems) -> tuple[dict[str, dict[str, RawValue]], str]:
+    """The file's sections, each key with its value and FILE:LINE; and how the file was decoded. A line that cannot
+    be read is a problem, and reading goes on."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
-    text, encoding = decode_config(data, path)
+        fix = ("check the path (give the file with -c, or set DUOMFA_* variables instead)"
+               if isinstance(exc, FileNotFoundError) else "check the path and that this user may read the file")
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})", fix=fix) from None
+    try:
+        text, encoding = decode_config(data, path)
+    except ConfigError as exc:
+        raise ConfigError(*exc.problems, fix=SAVE_AS_UTF8) from None
     sections: dict[str, dict[str, RawValue]] = {}
     current: str | None = None
     # split at line ends only, as editors number lines (str.splitlines also splits at U+2028, \x0c …)
@@ -146,22 +154,25 @@ def read_ini(path: Path) -> tuple[dict[str, dict[str, RawValue]], str]:
         if section:
             current = section.group(1).strip().lower()
             if current in sections:
-                raise ConfigError(f"{where}: section [{current}] appears twice; merge the two")
-            sections[current] = {}
+                problems.found.append(f"{where}: section [{current}] appears twice; merge the two")
+            sections.setdefault(current, {})
             continue
         option = _OPTION_RE.match(stripped)
         if option is None:
             # the line is not shown: a secret wrapped onto a line of its own would be printed
-            raise ConfigError(f"{where}: this line is neither 'key = value' nor '[section]' (its text is not shown, "
-                              "in case it holds a secret); join a value that was wrapped onto its own line, or put "
-                              "# before a comment")
+            problems.found.append(
+                f"{where}: this line is neither 'key = value' nor '[section]' (its text is not shown, in case it "
+                "holds a secret); join a value that was wrapped onto its own line, or put # before a comment")
+            continue
         if current is None:
-            raise ConfigError(f"{where}: {option.group(1)!r} is outside any section; put it under [main] or "
-                              f"[{SERVER_SECTION}]")
+            problems.found.append(f"{where}: {option.group(1)!r} is outside any section; put it under [main] or "
+                                  f"[{SERVER_SECTION}]")
+            continue
         key = option.group(1).strip().lower()
         if key in sections[current]:
-            raise ConfigError(f"{where}: {key} is set twice in [{current}] (first at "
-                              f"{sections[current][key].origin}); keep one")
+            problems.found.append(f"{where}: {key} is set twice in [{current}] (first at "
+                                  f"{sections[current][key].origin}); keep one")
+            continue
         sections[current][key] = RawValue(option.group(2).strip(), where)
     return sections, encoding
 
@@ -191,6 +202,8 @@ OTHER_SECTIONS = {
 }
 
 
+
+INVALID = object()  # a value whose line is a problem: the rules that depend on it are not checked
 
 _ADDRESS_CHARACTERS = re.compile(r"[0-9A-Fa-f:./\-\s]{1,64}")
 
@@ -245,8 +258,9 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> ProxySetting
     main: dict[str, RawValue] = {}
     server: dict[str, RawValue] = {}
     encoding = None
+    problems = Problems()
     if path is not None:
-        sections, encoding = read_ini(path)
+        sections, encoding = read_ini(path, problems)
         for name, options in sections.items():
             if name == MAIN:
                 main = options
@@ -259,43 +273,52 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> ProxySetting
                     reason = "run one duomfa proxy per [radius_server_duo_only] section"
                 else:
                     reason = OTHER_SECTIONS.get(base, "duomfa reads [main] and [radius_server_duo_only] only")
-                raise ConfigError(f"{path}: section [{name}] cannot be used: {reason}"
-                                  + (f" (near {origin})" if options else ""))
-        if not server:
+                problems.found.append(f"{path}: section [{name}] cannot be used: {reason}"
+                                      + (f" (near {origin})" if options else ""))
+        if not server and not problems.found:
             raise ConfigError(f"{path}: no [{SERVER}] section with settings; see docs/proxy.md")
     for key, raw in _environment_values(environ).items():
         known = option(key)
         if known is None and not _refusal(key):
-            raise ConfigError(f"{raw.origin}: unknown setting {key!r}; allowed: {allowed_keys(SERVER)}, "
-                              f"{allowed_keys(MAIN)}")
+            problems.found.append(f"{raw.origin}: unknown setting {key!r}"
+                                  f"{did_you_mean(key, SERVER) or did_you_mean(key, MAIN)}; allowed: "
+                                  f"{allowed_keys(SERVER)}, {allowed_keys(MAIN)}")
+            continue
         in_main = known is not None and SERVER not in known.sections
         (main if in_main else server)[key] = raw
-    settings = _build(main, server)
+    settings = _build(main, server, problems)
     if path is None:
         return settings
     return dataclasses.replace(settings, config_file=str(path), config_encoding=encoding)
 
 
-def _check_keys(main: dict[str, RawValue], server: dict[str, RawValue]) -> None:
-    """Every key is an option of its section (or refused with the reason); nothing is read before that holds."""
-    for key, raw in main.items():
+def _check_keys(main: dict[str, RawValue], server: dict[str, RawValue], problems: Problems) -> None:
+    """Every key is an option of its section (or refused with the reason); any other key is a problem, and is left
+    out of what is read next."""
+    for key, raw in list(main.items()):
         known = option(key)
         if known is None or MAIN not in known.sections:
-            raise ConfigError(f"{raw.origin}: unknown key {key!r} in [main]; allowed: {allowed_keys(MAIN)}")
-    for key, raw in server.items():
+            problems.found.append(f"{raw.origin}: unknown key {key!r} in [main]{did_you_mean(key, MAIN)}; allowed: "
+                                  f"{allowed_keys(MAIN)}")
+            del main[key]
+    for key, raw in list(server.items()):
         refusal = _refusal(key)
-        if refusal:
-            raise ConfigError(f"{raw.origin}: {key} cannot be used: {refusal}")
         known = option(key)
-        if known is None or SERVER not in known.sections:
-            raise ConfigError(f"{raw.origin}: unknown key {key!r} in [{SERVER}]; allowed: {allowed_keys(SERVER)}")
+        if refusal:
+            problems.found.append(f"{raw.origin}: {key} cannot be used: {refusal}")
+        elif known is None or SERVER not in known.sections:
+            problems.found.append(f"{raw.origin}: unknown key {key!r} in [{SERVER}]{did_you_mean(key, SERVER)}; "
+                                  f"allowed: {allowed_keys(SERVER)}")
+        else:
+            continue
+        del server[key]
 
 
-def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySettings:
+def _build(main: dict[str, RawValue], server: dict[str, RawValue], problems: Problems) -> ProxySettings:
     """Each option through its parser; then the rules that span several options. Where both sections set one,
     [radius_server_duo_only]'s value wins, except the web proxy and CA bundle for Duo, where [main]'s does (as in
     Duo's proxy)."""
-    _check_keys(main, server)
+    _check_keys(main, server, problems)
     notices: list[str] = []
     values: dict[str, object] = {}
     parsed: dict[str, object] = {}
@@ -306,34 +329,46 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue]) -> ProxySetti
             found = given.get(spec.name)
             if found is None or section not in spec.sections:
                 continue
-            parsed[f"{section}.{spec.name}"] = value = spec.parse(found, spec.name)
+            try:
+                parsed[f"{section}.{spec.name}"] = value = spec.parse(found, spec.name)
+            except ConfigError as exc:
+                problems.found.extend(exc.problems)
+                parsed[f"{section}.{spec.name}"] = INVALID
+                continue
             if spec.attribute is not None:
                 values[spec.attribute] = value  # [main] first, so the server section's value wins
             if spec.no_effect and value is not False:  # a switch turned off asks for nothing duomfa lacks
                 notices.append(f"{found.origin}: {spec.name} has no effect: {spec.no_effect}")
 
-    if parsed.get(f"{MAIN}.fips_mode"):  # where a FIPS build will check the provider instead of refusing
-        raise ConfigError(
+    if parsed.get(f"{MAIN}.fips_mode") is True:  # where a FIPS build will check the provider instead of refusing
+        problems.found.append(
             f"{main['fips_mode'].origin}: fips_mode = true, but this release cannot check that OpenSSL runs with a "
             "FIPS provider enforced, so it will not start rather than run without FIPS; set fips_mode = false (or "
             "remove the line) to run without FIPS mode")
     if parsed.get(f"{MAIN}.log_stdout") is False:
         notices.append(f"{main['log_stdout'].origin}: log_stdout = false has no effect: the proxy always writes "
                        "its JSON lines to standard output")
-    values["debug"] = bool(parsed.get(f"{MAIN}.debug")) or bool(parsed.get(f"{SERVER}.debug"))
-    source = values.get("secrets_source", default("secrets_source"))
-    assert isinstance(source, SecretsSource)
-    ikey, skey, api_host = _duo_keys(server, source.inline)
+    values["debug"] = parsed.get(f"{MAIN}.debug") is True or parsed.get(f"{SERVER}.debug") is True
+    ikey, skey, api_host = "", None, ""
+    clients: tuple[RadiusClient, ...] = ()
+    # what the secrets source must be is unknown while its line is wrong: the keys and clients are checked after
+    if parsed.get(f"{SERVER}.secrets_source") is not INVALID:
+        source = values.get("secrets_source", default("secrets_source"))
+        assert isinstance(source, SecretsSource)
+        with problems.collect():
+            ikey, skey, api_host = _duo_keys(server, source.inline, problems)
+        with problems.collect():
+            clients = _clients(server, source.inline, problems)
     port = parsed.get(f"{SERVER}.api_port")
-    if port is not None and api_host and ":" not in api_host and port != 443:
+    if isinstance(port, int) and api_host and ":" not in api_host and port != 443:
         api_host = f"{api_host}:{port}"
     values["http_proxy"] = _web_proxy(main, server, parsed, values.get("http_proxy"), notices)
     values["ca_certs"] = _ca_bundle(main, server, parsed, values.get("ca_certs"), notices)
-    listed = parsed.get(f"{SERVER}.exempt_usernames") or ()
-    assert isinstance(listed, tuple)
+    listed = parsed.get(f"{SERVER}.exempt_usernames")
     exempt = _exempt_usernames(server, notices)
-    exempt += tuple(name for name in listed if name not in exempt)
-    return ProxySettings(ikey=ikey, skey=skey, api_host=api_host, clients=_clients(server, source.inline),
+    exempt += tuple(name for name in listed if name not in exempt) if isinstance(listed, tuple) else ()
+    problems.raise_any()
+    return ProxySettings(ikey=ikey, skey=skey, api_host=api_host, clients=clients,
                          exempt_usernames=exempt, notices=tuple(notices), **values)  # type: ignore[arg-type]
 
 
@@ -384,7 +419,7 @@ def _overridden(what: str, used: RawValue, ignored: RawValue) -> str:
             "section, as in Duo's proxy); remove one of the two")
 
 
-def _duo_keys(server: dict[str, RawValue], inline: bool) -> tuple[str, Secret | None, str]:
+def _duo_keys(server: dict[str, RawValue], inline: bool, problems: Problems) -> tuple[str, Secret | None, str]:
     """ikey, skey and api_host: required with inline secrets; otherwise the secrets source may carry them."""
 
     def given(key: str) -> RawValue | None:
@@ -393,25 +428,25 @@ def _duo_keys(server: dict[str, RawValue], inline: bool) -> tuple[str, Secret | 
             return raw
         if inline:
             spec = option(key)
-            raise ConfigError(f"{key} is required in [{SERVER}] (or DUOMFA_{key.upper()}): "
-                              f"{spec.summary if spec else key}")
+            problems.found.append(f"{key} is required in [{SERVER}] (or DUOMFA_{key.upper()}): "
+                                  f"{spec.summary if spec else key}")
         return None
 
     ikey = skey = None
     api_host = ""
     if (raw := given("ikey")) is not None:
         if problem := ikey_problem(raw.value):
-            raise ConfigError(f"{raw.origin}: {problem}")
+            problems.found.append(f"{raw.origin}: {problem}")
         ikey = raw.value
     if (raw := given("skey")) is not None:
         if problem := skey_problem(raw.value):
-            raise ConfigError(f"{raw.origin}: {problem}")
+            problems.found.append(f"{raw.origin}: {problem}")
         skey = Secret(raw.value)
     if (raw := given("api_host")) is not None:
         api_host = raw.value.lower()
         if "://" in api_host or "/" in api_host:
-            raise ConfigError(f"{raw.origin}: api_host is a host name such as api-XXXXXXXX.duosecurity.com, without "
-                              "https:// or a path")
+            problems.found.append(f"{raw.origin}: api_host is a host name such as api-XXXXXXXX.duosecurity.com, "
+                                  "without https:// or a path")
     return ikey or "", skey, api_host
 
 
@@ -432,45 +467,61 @@ def _exempt_usernames(server: dict[str, RawValue], notices: list[str]) -> tuple[
     return tuple(names)
 
 
-def _clients(server: dict[str, RawValue], inline: bool) -> tuple[RadiusClient, ...]:
+def _clients(server: dict[str, RawValue], inline: bool, problems: Problems) -> tuple[RadiusClient, ...]:
     clients: list[RadiusClient] = []
     numbers = sorted({int(k.rsplit("_", 1)[1]) for k in server
                       if k.startswith(("radius_ip_", "radius_secret_")) and k.rsplit("_", 1)[1].isdigit()})
     for number in numbers:
-        ip_raw, secret_raw = server.get(f"radius_ip_{number}"), server.get(f"radius_secret_{number}")
-        if ip_raw is None:
-            assert secret_raw is not None
-            raise ConfigError(f"{secret_raw.origin}: radius_secret_{number} has no radius_ip_{number}; "
-                              "IP and secret numbers must pair")
-        try:
-            networks = parse_networks(ip_raw.value)
-        except ValueError as exc:
-            raise _not_networks(ip_raw.origin, f"radius_ip_{number} =", ip_raw.value, exc) from None
-        secret = None
-        if inline:
-            if secret_raw is None or not secret_raw.value:
-                raise ConfigError(f"{ip_raw.origin}: radius_ip_{number} has no radius_secret_{number}; IP and "
-                                  "secret numbers must pair")
-            secret = Secret(secret_raw.value)
-        elif secret_raw is not None:
-            raise ConfigError(f"{secret_raw.origin}: radius_secret_{number} is set, but the secrets_source provides "
-                              "the shared secret; remove one of them")
-        clients.append(RadiusClient(name=f"radius_ip_{number}", networks=networks, secret=secret))
+        with problems.collect():
+            clients.append(_numbered_client(server, number, inline))
     for key, status_only in (("radius_clients", False), ("status_server_clients", True)):
-        listed = server.get(key)
-        if listed is None or not listed.value:
-            continue
-        if inline:
-            raise ConfigError(f"{listed.origin}: {key} share the secrets_source's secret; with inline secrets "
-                              "use radius_ip_N and radius_secret_N")
-        listed_networks: list[IpNetwork] = []
-        for item in listed.value.split(","):
-            try:
-                listed_networks.extend(parse_networks(item))
-            except ValueError as exc:
-                raise _not_networks(listed.origin, f"{key} entry", item.strip(), exc) from None
-        clients.append(RadiusClient(name=key, networks=tuple(listed_networks), secret=None, status_only=status_only))
-    if inline and not clients:
+        with problems.collect():
+            listed = _listed_clients(server, key, status_only, inline)
+            if listed is not None:
+                clients.append(listed)
+    if inline and not clients and not problems.found:
         raise ConfigError(f"radius_ip_1 and radius_secret_1 are required in [{SERVER_SECTION}]: the RADIUS clients "
                           "(for AWS Directory Service, its domain controllers' addresses) and their shared secret")
     return tuple(clients)
+
+
+def _numbered_client(server: dict[str, RawValue], number: int, inline: bool) -> RadiusClient:
+    """One pair of radius_ip_N and radius_secret_N."""
+    ip_raw, secret_raw = server.get(f"radius_ip_{number}"), server.get(f"radius_secret_{number}")
+    if ip_raw is None:
+        assert secret_raw is not None
+        raise ConfigError(f"{secret_raw.origin}: radius_secret_{number} has no radius_ip_{number}; "
+                          "IP and secret numbers must pair")
+    try:
+        networks = parse_networks(ip_raw.value)
+    except ValueError as exc:
+        raise _not_networks(ip_raw.origin, f"radius_ip_{number} =", ip_raw.value, exc) from None
+    secret = None
+    if inline:
+        if secret_raw is None or not secret_raw.value:
+            raise ConfigError(f"{ip_raw.origin}: radius_ip_{number} has no radius_secret_{number}; IP and "
+                              "secret numbers must pair")
+        secret = Secret(secret_raw.value)
+    elif secret_raw is not None:
+        raise ConfigError(f"{secret_raw.origin}: radius_secret_{number} is set, but the secrets_source provides "
+                          "the shared secret; remove one of them")
+    return RadiusClient(name=f"radius_ip_{number}", networks=networks, secret=secret)
+
+
+def _listed_clients(server: dict[str, RawValue], key: str, status_only: bool, inline: bool) -> RadiusClient | None:
+    """radius_clients or status_server_clients: addresses that share the secrets source's secret."""
+    listed = server.get(key)
+    if listed is None or not listed.value:
+        return None
+    if inline:
+        raise ConfigError(f"{listed.origin}: {key} share the secrets_source's secret; with inline secrets "
+                          "use radius_ip_N and radius_secret_N")
+    networks: list[IpNetwork] = []
+    problems = Problems()
+    for item in listed.value.split(","):
+        try:
+            networks.extend(parse_networks(item))
+        except ValueError as exc:
+            problems.found.extend(_not_networks(listed.origin, f"{key} entry", item.strip(), exc).problems)
+    problems.raise_any()
+    return RadiusClient(name=key, networks=tuple(networks), secret=None, status_only=status_only)

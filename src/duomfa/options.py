@@ -4,10 +4,12 @@ summary for messages and the text of docs/proxy.md's option table (a test holds 
 from __future__ import annotations
 
 import codecs
+import contextlib
+import difflib
 import enum
 import ipaddress
 import logging.handlers
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,39 @@ from duomfa.radius import VENDOR_ATTRIBUTE_NAMES, attribute_key
 
 
 class ConfigError(Exception):
-    """A setting that stops the start; the message says where it is and what would be accepted."""
+    """Settings that stop the start: one problem per line, each saying where it is, what is wrong and what would be
+    accepted. `fix` is the one thing to do, when the problems do not say it themselves (a file that cannot be read)."""
+
+    def __init__(self, *problems: str, fix: str = ""):
+        self.problems = problems
+        self.fix = fix
+        super().__init__(problems[0] if len(problems) == 1
+                         else f"{len(problems)} problems:\n  " + "\n  ".join(problems))
+
+
+class Problems:
+    """Collects every problem of a configuration, so that one run reports them all."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[None]:
+        try:
+            yield
+        except ConfigError as exc:
+            self.found.extend(exc.problems)
+
+    def raise_any(self) -> None:
+        """The problems in the order of the file's lines; the environment's and the file's own after them."""
+        if self.found:
+            raise ConfigError(*sorted(self.found, key=_line_of))
+
+
+def _line_of(problem: str) -> tuple[int, int]:
+    where = problem.split(": ", 1)[0]
+    path, _, line = where.rpartition(":")
+    return (0, int(line)) if path and line.isdigit() else (1, 0)
 
 
 @dataclass(frozen=True)
@@ -434,4 +468,12 @@ def main_docs_table() -> list[str]:
 
 def allowed_keys(section: str) -> str:
     return ", ".join(o.name for o in OPTIONS if section in o.sections)
+
+
+def did_you_mean(key: str, section: str) -> str:
+    """" (did you mean radius_secret_1?)" for a key close to one of the section's options; "" for none."""
+    number = key[len(key.rstrip("0123456789")):]
+    names = {o.name[:-1] + number if o.numbered and number else o.name: o for o in OPTIONS if section in o.sections}
+    close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
 

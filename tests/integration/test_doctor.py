@@ -48,8 +48,9 @@ def test_a_working_configuration_passes_every_check_and_shows_no_secret(tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[:2] for line in lines[:-1]] == [
-        ["ok", "config"], ["ok", "port"], ["ok", "secrets"], ["ok", "duo-ping"], ["ok", "clock"], ["ok", "duo-keys"]]
-    assert lines[-1] == "6 check(s): 0 failed, 0 warning(s)"
+        ["ok", "config"], ["ok", "port"], ["ok", "http-port"], ["ok", "secrets"], ["ok", "duo-ping"], ["ok", "clock"],
+        ["ok", "duo-keys"]]
+    assert lines[-1] == "7 check(s): 0 failed, 0 warning(s)"
     assert app["ikey"] in result.stdout
     assert app["skey"] not in result.stdout and SECRET not in result.stdout
 
@@ -58,8 +59,8 @@ def test_a_wrong_skey_fails_on_check_without_showing_it(tmp_path, app):
     wrong_skey = "w" * 40
     code, checks, output = doctor(proxy_config(tmp_path / "authproxy.cfg", dict(app, skey=wrong_skey)))
     assert code == 1
-    assert statuses(checks) == {"config": "ok", "port": "ok", "secrets": "ok", "duo-ping": "ok", "clock": "ok",
-                                "duo-keys": "fail"}
+    assert statuses(checks) == {"config": "ok", "port": "ok", "http-port": "ok", "secrets": "ok", "duo-ping": "ok",
+                                "clock": "ok", "duo-keys": "fail"}
     assert "401" in checks["duo-keys"]["detail"]
     assert checks["duo-keys"]["fix"].startswith("ikey/skey do not match api_host")
     assert wrong_skey not in output
@@ -109,7 +110,7 @@ def test_a_port_already_bound_is_a_warning_not_a_failure(tmp_path, app):
         code, checks, _ = doctor(config)
     assert code == 0
     assert checks["port"]["status"] == "warn"
-    assert checks["port"]["detail"] == f"UDP 127.0.0.1:{port} is in use — is the proxy already running?"
+    assert checks["port"]["detail"] == f"UDP 127.0.0.1:{port} (port) is in use — is the proxy already running?"
 
 
 def test_a_running_proxy_answers_the_probe(tmp_path, app):
@@ -123,9 +124,10 @@ def test_a_running_proxy_answers_the_probe(tmp_path, app):
     document = json.loads(result.stdout)
     checks = {check["name"]: check for check in document["checks"]}
     assert checks["port"]["status"] == "warn"  # the proxy holds it
+    assert checks["http-port"]["status"] == "warn" and "(http_port) is in use" in checks["http-port"]["detail"]
     assert checks["probe"]["status"] == "ok"
     assert "answered a Status-Server signed with radius_secret_1" in checks["probe"]["detail"]
-    assert (document["failed"], document["warnings"]) == (0, 1)
+    assert (document["failed"], document["warnings"]) == (0, 2)
     assert SECRET not in result.stdout
 
 

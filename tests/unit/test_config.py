@@ -475,6 +475,6 @@ def test_client_ip_attr_takes_duos_aliases_and_the_palo_alto_vendor_attribute(tm
 
 def test_an_unknown_main_key_is_refused_with_the_keys_duo_knows(tmp_path):
     path = write(tmp_path, minimal().replace("debug = false", "log_max_filez = 3"))
-    with pytest.raises(ConfigError, match=r"authproxy.cfg:2: unknown key 'log_max_filez' in \[main\]; allowed: .*"
-                                          r"log_max_files"):
+    with pytest.raises(ConfigError, match=r"authproxy.cfg:2: unknown key 'log_max_filez' in \[main\] "
+                                          r"\(did you mean log_max_files\?\); allowed: .*log_max_files"):
         load_settings(path, {})

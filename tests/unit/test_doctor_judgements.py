@@ -45,7 +45,8 @@ def test_a_privileged_port_without_privileges_fails_with_the_fix():
 
 def test_a_port_in_use_is_a_warning():
     check = check_port(settings(1812), bind=refuse(errno.EADDRINUSE))
-    assert (check.status, check.detail) == ("warn", "UDP 0.0.0.0:1812 is in use — is the proxy already running?")
+    assert (check.status, check.detail) == ("warn", "UDP 0.0.0.0:1812 (port) is in use — is the proxy already running?")
+    assert "choose another port" in check.fix
 
 
 def test_a_port_directory_service_cannot_send_to_is_a_warning():

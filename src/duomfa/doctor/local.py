@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -37,43 +38,73 @@ def check_config(path: Path | None, environ: Mapping[str, str]) -> tuple[Check, 
     try:
         settings = load_settings(path, environ)
     except ConfigError as exc:
-        return Check("config", FAIL, str(exc), "correct the setting named above; docs/proxy.md lists every key"), None
+        return Check("config", FAIL, str(exc),
+                     exc.fix or "correct each setting named above; docs/proxy.md lists every key"), None
     kind = settings.secrets_source.kind
     detail = (f"{where} loads: UDP {settings.interface}:{settings.port}, {len(settings.clients)} RADIUS client "
               f"setting(s), failmode {settings.failmode}, secrets_source {kind}")
-    if settings.notices:
-        detail += f", {len(settings.notices)} option(s) without effect"
+    without_effect = [m.group(1) for n in settings.notices if (m := _NO_EFFECT.search(n))]
+    others = [n for n in settings.notices if not _NO_EFFECT.search(n)]
+    if without_effect:
+        detail += f"; accepted without effect: {', '.join(without_effect)}"
+    if others:
+        return Check("config", WARN, detail + "; and:\n  " + "\n  ".join(others),
+                     "read each line above: the proxy does not do what the file seems to ask"), settings
     return Check("config", OK, detail), settings
 
 
-def _bind_once(interface: str, port: int) -> None:
+_NO_EFFECT = re.compile(r": (\w+) has no effect: ")
+
+
+def _bind_udp(interface: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in interface else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:  # no SO_REUSEADDR: a running proxy must show as "in use"
         sock.bind((interface, port))
 
 
-def check_port(settings: ProxySettings, bind: Callable[[str, int], None] = _bind_once) -> Check:
-    where = f"UDP {settings.interface}:{settings.port}"
+def _bind_tcp(interface: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((interface, port))
+
+
+def check_port(settings: ProxySettings, bind: Callable[[str, int], None] = _bind_udp) -> Check:
+    """The RADIUS port (UDP `port`)."""
+    check = _check_bind("port", "UDP", settings.interface, settings.port, "port", bind)
+    if check.status == OK and settings.port not in DIRECTORY_PORTS:
+        return Check("port", WARN, f"{check.detail}, but Directory Service sends RADIUS only to ports 1025–65535",
+                     "choose a port from 1025 (1812 is RADIUS's own)")
+    return check
+
+
+def check_http_port(settings: ProxySettings, bind: Callable[[str, int], None] = _bind_tcp) -> Check | None:
+    """The health and metrics listener (TCP `http_port`); None when there is none or the OS picks it."""
+    if not settings.http_port:
+        return None
+    return _check_bind("http-port", "TCP", settings.http_interface, settings.http_port, "http_port", bind)
+
+
+def _check_bind(name: str, protocol: str, interface: str, port: int, option_name: str,
+                bind: Callable[[str, int], None]) -> Check:
+    where = f"{protocol} {interface}:{port} ({option_name})"
     try:
-        bind(settings.interface, settings.port)
+        bind(interface, port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            return Check("port", WARN, f"{where} is in use — is the proxy already running?",
+            flag = "u" if protocol == "UDP" else "t"
+            return Check(name, WARN, f"{where} is in use — is the proxy already running?",
                          "if it is, `--probe` checks that it answers; if not, stop what holds the port "
-                         f"(`ss -ulpn 'sport = :{settings.port}'`) or choose another port")
-        if exc.errno == errno.EACCES and settings.port < 1024:
-            return Check("port", FAIL, f"{where}: permission denied (ports below 1024 need privileges)",
-                         "use a port from 1025 (Directory Service takes 1025–65535; 1812 is RADIUS's own), or grant "
-                         "the interpreter CAP_NET_BIND_SERVICE")
+                         f"(`ss -{flag}lpn 'sport = :{port}'`) or choose another {option_name}")
+        if exc.errno == errno.EACCES and port < 1024:
+            return Check(name, FAIL, f"{where}: permission denied (ports below 1024 need privileges)",
+                         f"choose a {option_name} from 1025 (for RADIUS, Directory Service takes 1025–65535; 1812 is "
+                         "RADIUS's own), or grant the interpreter CAP_NET_BIND_SERVICE")
         if exc.errno == errno.EADDRNOTAVAIL:
-            return Check("port", FAIL, f"{where}: {settings.interface} is not an address of this host",
-                         "set interface to one of this host's addresses, or leave it out to listen on all")
-        return Check("port", FAIL, f"{where} cannot be bound: {exc.strerror or exc}",
-                     "check the interface and port settings")
-    if settings.port not in DIRECTORY_PORTS:
-        return Check("port", WARN, f"{where} can be bound, but Directory Service sends RADIUS only to ports "
-                     "1025–65535", "choose a port from 1025 (1812 is RADIUS's own)")
-    return Check("port", OK, f"{where} can be bound")
+            return Check(name, FAIL, f"{where}: {interface} is not an address of this host",
+                         "set the interface to one of this host's addresses, or leave it out to listen on all")
+        return Check(name, FAIL, f"{where} cannot be bound: {exc.strerror or exc}",
+                     f"check the interface and {option_name} settings")
+    return Check(name, OK, f"{where} can be bound")
 
 
 async def check_secrets(settings: ProxySettings) -> tuple[Check, SourceState | None]:
@@ -220,6 +251,8 @@ async def local_checks(path: Path | None, environ: Mapping[str, str], *, probe: 
     if settings is None:
         return [config]
     checks = [config, check_port(settings)]
+    if (http := check_http_port(settings)) is not None:
+        checks.append(http)
     secrets_check, state = await check_secrets(settings)
     checks.append(secrets_check)
     keys = duo_keys(settings, state)

@@ -16,6 +16,7 @@ from duomfa.config import CP1252, FailMode, ProxySettings
 from duomfa.duo import DuoClient
 from duomfa.duo.keys import DuoKeys
 from duomfa.logline import JsonLog, SyslogSink
+from duomfa.ports import port_unavailable
 from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.proxy.metrics import ProxyMetrics
 from duomfa.proxy.pipeline import Pending, Pipeline
@@ -304,7 +305,14 @@ def _open_syslog(settings: ProxySettings, log: JsonLog) -> SyslogSink | None:
     return sink
 
 
-async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> RunningProxy:
+# which option chose each port, for the message when it cannot be had; `duomfa up` names its own flags
+PORT_OPTIONS = {"port": "port in [radius_server_duo_only] (or DUOMFA_PORT)",
+                "http_port": "http_port in [radius_server_duo_only] (or DUOMFA_HTTP_PORT)"}
+
+
+async def start_proxy(settings: ProxySettings, log: JsonLog | None = None,
+                      port_options: dict[str, str] | None = None) -> RunningProxy:
+    chosen_by = port_options or PORT_OPTIONS
     log = log or JsonLog(debug=settings.debug)
     raise_open_file_limit()
     syslog = _open_syslog(settings, log)
@@ -321,7 +329,12 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
         metrics.secret_versions.set(len(state.versions))
     pipeline = Pipeline(settings, clients, None, metrics, log)
     loop = asyncio.get_running_loop()
-    sock = _bind_udp_socket(settings)
+    try:
+        sock = _bind_udp_socket(settings)
+    except OSError as exc:
+        if syslog is not None:
+            syslog.close()
+        raise port_unavailable(exc, "UDP", settings.interface, settings.port, chosen_by["port"]) from None
     transport, protocol = await loop.create_datagram_endpoint(lambda: RadiusProtocol(pipeline), sock=sock)
     port = sock.getsockname()[1]
     proxy = RunningProxy(settings, pipeline, protocol, transport, None, port, None, log, syslog=syslog)
@@ -331,7 +344,13 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None) -> Ru
         runner = web.AppRunner(_http_app(proxy), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, settings.http_interface, settings.http_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            await proxy.close()
+            raise port_unavailable(exc, "TCP", settings.http_interface, settings.http_port,
+                                   chosen_by["http_port"]) from None
         proxy.http_runner = runner
         proxy.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     proxy._background.append(asyncio.create_task(_watch_duo(proxy)))
