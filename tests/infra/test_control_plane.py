@@ -17,6 +17,7 @@ from duomfa.config import load_settings
 from duomfa.control import addresses, directory, rotation
 from duomfa.infra.control_plane import FUNCTION_IMAGES_SOURCE, HANDLERS, LAMBDA_ENTRYPOINT
 from duomfa.infra.inline_function import inline_source
+from duomfa.infra.parameters import ROTATION_WINDOW_HOURS
 
 ENV_READERS = {"env_text", "env_int", "env_list"}
 
@@ -248,7 +249,7 @@ def test_the_secret_rotates_on_the_schedule_parameter_through_the_rotation_funct
     assert schedule["Properties"]["SecretId"] == ref(secret)
     assert schedule["Properties"]["RotationLambdaARN"] == {"Fn::GetAtt": [logical_id, "Arn"]}
     rules = schedule["Properties"]["RotationRules"]
-    assert rules["ScheduleExpression"] == ref("RotationSchedule") and re.fullmatch(r"\d+h", rules["Duration"])
+    assert rules == {"ScheduleExpression": ref("RotationSchedule"), "Duration": f"{ROTATION_WINDOW_HOURS}h"}
     assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
     (permission_id,) = [name for name, p in variant.resources("AWS::Lambda::Permission").items()
                         if p["Properties"]["Principal"] == "secretsmanager.amazonaws.com"]
@@ -258,10 +259,29 @@ def test_the_secret_rotates_on_the_schedule_parameter_through_the_rotation_funct
     assert permission_id in schedule["DependsOn"]
     parameter = variant.json["Parameters"]["RotationSchedule"]
     assert parameter["Default"] == "cron(0 6 ? * SUN *)"  # weekly, the day after the Saturday image rebuild
-    for good in ("cron(0 6 ? * SUN *)", "rate(7 days)", "rate(1 day)"):
-        assert re.fullmatch(parameter["AllowedPattern"], good), good
-    for bad in ("rate(1 hour)", "weekly", "cron(0 6 ? * SUN *) "):
-        assert not re.fullmatch(parameter["AllowedPattern"], bad), bad
+    assert re.fullmatch(parameter["AllowedPattern"], parameter["Default"])
+
+
+def test_the_rotation_window_can_never_run_into_the_next_utc_day(variant):
+    """Secrets Manager refuses a window that runs past midnight UTC: only a cron start whose window of
+    ROTATION_WINDOW_HOURS ends the same day is accepted (the latest is 20:59 + 3 h = 23:59)."""
+    parameter = variant.json["Parameters"]["RotationSchedule"]
+
+    def allows(expression: str) -> bool:
+        return re.fullmatch(parameter["AllowedPattern"], expression) is not None
+
+    for hour in range(24):
+        for minute in (0, 59):
+            ends = hour * 60 + minute + ROTATION_WINDOW_HOURS * 60
+            assert allows(f"cron({minute} {hour} ? * SUN *)") == (ends < 24 * 60), (hour, minute)
+    for good in ("cron(30 2 ? * MON,THU *)", "cron(0 0 ? * * *)", "cron(15 20 ? * SAT *)"):
+        assert allows(good), good
+    for bad in ("rate(7 days)", "rate(1 day)", "cron(0 21 ? * SUN *)", "cron(0 6 * * ? *)", "cron(0 6 ? * SUN 2027)",
+                "cron(0 6,22 ? * SUN *)", "cron(0 6 ? * SUNDAY *)", "cron(60 6 ? * SUN *)", "cron(07 6 ? * SUN *)",
+                "cron(0 6 ? * SUN *) ", "weekly"):
+        assert not allows(bad), bad
+    description = parameter["Description"]
+    assert f"{ROTATION_WINDOW_HOURS}-hour window" in description and "0 to 20" in description
 
 
 def test_the_secret_s_rotation_suppressions_are_gone(variant):

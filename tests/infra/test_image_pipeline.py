@@ -158,13 +158,21 @@ def test_pipeline_role_may_use_only_the_chosen_source(variant):
     pipeline = variant.only("AWS::CodePipeline::Pipeline")
     role = pipeline["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     granted = policies_of(variant, role)
-    (conditional,) = [s["Fn::If"] for s in granted if "Fn::If" in s]
-    condition, codecommit, connection = conditional
-    assert condition == "ImageFromCodeCommit"
+    first, second = [s["Fn::If"] for s in granted if "Fn::If" in s]
+    assert first[0] == second[0] == "ImageFromCodeCommit"
+    codecommit, nothing = first[1], second[1]
     assert "codecommit:GetBranch" in codecommit["Action"]
     assert codecommit["Resource"]["Fn::Join"][1][-1] == ref("CodeCommitRepository")
-    assert set(connection["Action"]) == {"codestar-connections:UseConnection", "codeconnections:UseConnection"}
-    assert connection["Resource"] == ref("ConnectionArn")
+    assert nothing == ref("AWS::NoValue")  # CodeCommit: that one statement only
+    # CodeConnections: the connection, for the pipeline's one repository, under each service prefix with its own key
+    repository = {"Fn::Join": ["", [ref("GitHubOwner"), "/", ref("GitHubRepository")]]}
+    assert [first[2], second[2]] == [
+        {"Effect": "Allow", "Action": f"{prefix}:UseConnection", "Resource": ref("ConnectionArn"),
+         "Condition": {"StringEqualsIfExists": {f"{prefix}:FullRepositoryId": repository}}}
+        for prefix in ("codestar-connections", "codeconnections")]
+    # the same repository the source action checks out
+    (source_action,) = variant.only("AWS::CodePipeline::Pipeline")["Properties"]["Stages"][0]["Fn::If"][2]["Actions"]
+    assert source_action["Configuration"]["FullRepositoryId"] == repository
     (start,) = [s for s in granted if "codebuild:StartBuild" in actions(s)]
     assert start["Resource"] == {"Fn::GetAtt": [logical_id(variant, "AWS::CodeBuild::Project"), "Arn"]}
     # the run a new pipeline starts by itself must find every permission in place
@@ -327,9 +335,8 @@ def test_new_constructs_add_no_unsuppressed_nag_errors(variant):
 def test_catalog_offers_the_uploaded_templates_as_products(catalog):
     assert catalog.nag_errors == []
     parameters = catalog.json["Parameters"]
-    assert re.fullmatch(parameters["ExistingVpcTemplateUrl"]["AllowedPattern"],
-                        "https://my-bucket.s3.us-gov-west-1.amazonaws.com/duomfa/existing-vpc.template.json")
     assert re.fullmatch(parameters["NewVpcTemplateUrl"]["AllowedPattern"], "")
+    assert not re.fullmatch(parameters["ExistingVpcTemplateUrl"]["AllowedPattern"], "")
     products = catalog.resources("AWS::ServiceCatalog::CloudFormationProduct")
     urls = {json.dumps(p["Properties"]["ProvisioningArtifactParameters"][0]["Info"]["LoadTemplateFromURL"]): p
             for p in products.values()}
@@ -342,6 +349,38 @@ def test_catalog_offers_the_uploaded_templates_as_products(catalog):
     constraints = catalog.resources("AWS::ServiceCatalog::LaunchRoleConstraint").values()
     assert all(c["Properties"]["LocalRoleName"] == ref("LaunchRoleName") for c in constraints)
     assert {c["Condition"] for c in constraints} == {"HasLaunchRole", "NewVpcHasLaunchRole"}
+
+
+S3_TEMPLATE_URLS = (  # virtual-hosted and path-style, regional, global, legacy s3-REGION, FIPS, dual-stack, GovCloud
+    "https://my-bucket.s3.us-gov-west-1.amazonaws.com/duomfa/existing-vpc.template.json",
+    "https://my-bucket.s3.eu-central-1.amazonaws.com/existing-vpc.template.json",
+    "https://my.bucket.s3.amazonaws.com/a/b/new-vpc.template.json",
+    "https://my-bucket.s3-us-west-2.amazonaws.com/existing-vpc.template.json",
+    "https://my-bucket.s3-fips.us-gov-east-1.amazonaws.com/existing-vpc.template.json",
+    "https://my-bucket.s3.dualstack.ap-southeast-4.amazonaws.com/existing-vpc.template.json",
+    "https://s3.us-gov-west-1.amazonaws.com/my-bucket/existing-vpc.template.json",
+    "https://s3.amazonaws.com/my-bucket/existing-vpc.template.json",
+    "https://s3-fips.us-gov-west-1.amazonaws.com/my-bucket/t.json",
+)
+NOT_S3_TEMPLATE_URLS = (
+    "https://example.com/existing-vpc.template.json", "http://my-bucket.s3.amazonaws.com/t.json",
+    "https://my-bucket.s3.amazonaws.com.example.com/t.json", "https://example.com/my-bucket.s3.amazonaws.com/t.json",
+    "https://my-bucket.s3.amazonaws.com/", "https://s3.amazonaws.com/my-bucket/", "https://s3.amazonaws.com/t.json",
+    "https://my-bucket.s3.amazonaws.com/t.json extra", "https://my-bucket.s3.amazonaws.cn/t.json",
+    "s3://my-bucket/existing-vpc.template.json",
+)
+
+
+def test_catalog_takes_templates_only_from_s3_urls(catalog):
+    for name in ("ExistingVpcTemplateUrl", "NewVpcTemplateUrl"):
+        parameter = catalog.json["Parameters"][name]
+        for url in S3_TEMPLATE_URLS:
+            assert re.fullmatch(parameter["AllowedPattern"], url), (name, url)
+        for url in NOT_S3_TEMPLATE_URLS:
+            assert not re.fullmatch(parameter["AllowedPattern"], url), (name, url)
+        # the description names the forms it accepts
+        assert "https://BUCKET.s3.REGION.amazonaws.com/KEY" in parameter["Description"]
+        assert "https://s3.REGION.amazonaws.com/BUCKET/KEY" in parameter["Description"]
 
 
 def test_catalog_needs_no_asset_and_no_bootstrap(catalog):

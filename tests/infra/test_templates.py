@@ -81,6 +81,30 @@ def test_templates_need_no_bootstrap_and_no_assets(templates):
         assert "cdk-hnb659fds-assets" not in path.read_text(encoding="utf-8"), name
 
 
+def test_both_partitions_keep_the_least_privilege_statements(templates):
+    """The assertions tests read the commercial synth; the written templates of both partitions carry the same
+    statements (tests/infra/test_least_privilege.py)."""
+    for name, path in templates.items():
+        if name.endswith("/catalog"):
+            continue
+        resources = json.loads(path.read_text(encoding="utf-8"))["Resources"].values()
+        by_type: dict[str, list[dict]] = {}
+        for resource in resources:
+            by_type.setdefault(resource["Type"], []).append(resource.get("Properties", {}))
+        (topic_policy,) = by_type["AWS::SNS::TopicPolicy"]
+        assert all("Condition" in st for st in topic_policy["PolicyDocument"]["Statement"]), name
+        (key,) = by_type["AWS::KMS::Key"]
+        services = [st["Principal"]["Service"] for st in key["KeyPolicy"]["Statement"] if "Service" in st["Principal"]]
+        assert services.count("events.amazonaws.com") == services.count("cloudwatch.amazonaws.com") == 1, name
+        (secret_policy,) = by_type["AWS::SecretsManager::ResourcePolicy"]
+        assert [st["Effect"] for st in secret_policy["ResourcePolicy"]["Statement"]] == ["Deny"], name
+        for policy in by_type["AWS::IAM::Policy"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement.get("Action", [])
+                if any(action.startswith("kms:") for action in (actions if isinstance(actions, list) else [actions])):
+                    assert "kms:ViaService" in statement["Condition"]["StringEquals"], (name, statement)
+
+
 def test_govcloud_templates_suggest_duo_federal(templates):
     gov = json.loads(templates["aws-us-gov/existing-vpc"].read_text(encoding="utf-8"))
     assert "e.g. api-XXXXXXXX.duofederal.com" in gov["Parameters"]["DuoApiHost"]["Description"]

@@ -25,7 +25,8 @@ STATE_PARAMETER = "DirectoryStateParameterName"  # the directory updater's state
 DEFAULT_RADIUS_PORT = 1812
 ACCESS_FIX = ("the credentials need read access: cloudformation:DescribeStacks, ecs:DescribeServices, ecs:ListTasks, "
               "ecs:DescribeTasks, ds:DescribeDirectories, secretsmanager:DescribeSecret and GetSecretValue, "
-              "ssm:GetParameter, cloudwatch:DescribeAlarms, ec2:DescribeSecurityGroups")
+              "ssm:GetParameter, cloudwatch:DescribeAlarms, ec2:DescribeSecurityGroups; and the secret's value is "
+              "denied to anyone not listed in the stack's AdminPrincipals parameter: add this role or user there")
 
 
 @dataclass(frozen=True)

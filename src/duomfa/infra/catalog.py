@@ -10,7 +10,15 @@ from constructs import Construct
 
 from duomfa import __version__
 
-TEMPLATE_URL = r"https://[^\s]+"
+# An S3 object URL, and nothing else, for Service Catalog to load the template from: virtual-hosted
+# (https://BUCKET.s3.REGION.amazonaws.com/KEY) or path-style (https://s3.REGION.amazonaws.com/BUCKET/KEY), each also
+# without the region or with the legacy s3-REGION form, and with s3-fips or .dualstack (GovCloud included)
+S3_REGION = r"[a-z]{2}(-gov)?-[a-z]+-\d"
+S3_HOST = rf"s3(-fips)?(\.dualstack)?([.-]{S3_REGION})?\.amazonaws\.com"
+S3_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+TEMPLATE_URL = rf"https://({S3_BUCKET}\.{S3_HOST}/|{S3_HOST}/{S3_BUCKET}/)[^\s]+"
+URL_FORMS = ("https://BUCKET.s3.REGION.amazonaws.com/KEY or https://s3.REGION.amazonaws.com/BUCKET/KEY (also "
+             "s3.amazonaws.com, s3-REGION, s3-fips, dualstack; us-gov regions too)")
 PRODUCT_OWNER = "duomfa"
 SUPPORT = "Deployment guide: docs/deploy.md in the duomfa source; Duo: duo.com/support"
 
@@ -25,13 +33,14 @@ class CatalogStack(Stack):
                                      "(duomfa)")
         existing_url = CfnParameter(
             self, "ExistingVpcTemplateUrl", type="String", allowed_pattern=f"^{TEMPLATE_URL}$",
-            description="HTTPS URL of existing-vpc.template.json (from `duomfa synth`) in an S3 bucket you can read",
-            constraint_description="an https:// URL")
+            description="S3 URL of existing-vpc.template.json (from `duomfa synth`) in a bucket you can read: "
+                        f"{URL_FORMS}",
+            constraint_description="an https:// S3 object URL")
         new_vpc_url = CfnParameter(
             self, "NewVpcTemplateUrl", type="String", default="", allowed_pattern=f"^({TEMPLATE_URL})?$",
-            description="Optional: HTTPS URL of new-vpc.template.json, for a second product that also creates a VPC "
-                        "and an AWS Managed Microsoft AD",
-            constraint_description="empty or an https:// URL")
+            description="Optional: S3 URL of new-vpc.template.json, for a second product that also creates a VPC "
+                        f"and an AWS Managed Microsoft AD: {URL_FORMS}",
+            constraint_description="empty or an https:// S3 object URL")
         version = CfnParameter(
             self, "ProductVersion", type="String", default=__version__, allowed_pattern=r"^[\w.+-]{1,100}$",
             description="Version name of the product (a new name on update adds a version to the products)",

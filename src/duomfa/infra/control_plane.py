@@ -30,7 +30,17 @@ from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
 from duomfa.infra.inline_provider import inline_framework_code
 from duomfa.infra.load_balancer import RadiusLoadBalancer
-from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
+from duomfa.infra.monitoring import TopicNotice
+from duomfa.infra.nag import (
+    ANY_RESOURCE,
+    ROLE_POLICY_REASON,
+    arn_pattern,
+    arn_wildcard,
+    custom_resource_function_reasons,
+    logical_id,
+    wildcards,
+)
+from duomfa.infra.parameters import ROTATION_WINDOW_HOURS
 from duomfa.infra.proxy_service import ProxyService, allow_dns_to
 
 # What each image function runs: `python -m awslambdaric MODULE.FUNCTION` (infra names control code by path only;
@@ -44,7 +54,7 @@ HANDLERS = {
 }
 FUNCTION_IMAGES_SOURCE = Path(__file__).resolve().parent.parent / "control" / "function_images.py"
 PARAMETER_SEED = "none"  # neither the tracker's nor the updater's format: the updater never applies it
-ROTATION_WINDOW = "3h"  # Secrets Manager starts the rotation within this window after the schedule's time
+ROTATION_WINDOW = f"{ROTATION_WINDOW_HOURS}h"  # Secrets Manager starts the rotation within it after the schedule's time
 ROTATION_DEADLINE = Duration.minutes(10)  # testSecret's wait for every proxy; the proxies re-read every 30 s
 UPDATER_DEADLINE = Duration.minutes(14)  # polling DescribeDirectories; the handler allows at most 840 s
 RETIRE_GRACE = Duration.minutes(15)  # the previous secret stays valid this long after the directory has the new one
@@ -59,7 +69,8 @@ LAMBDA_VPC_ACCESS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterface
 
 class ControlPlane(Construct):
     """Exposes `functions` (by HANDLERS key), `address_parameter`, `state_parameter`, `rotation_schedule`,
-    `disable_radius` (the custom resource), `dead_letters` and `alarms` by name."""
+    `disable_radius` (the custom resource), `dead_letters`, `alarms` by name, and `secret_value_roles` (the roles that
+    read or write the secret's value)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, secret: secretsmanager.ISecret,
                  repository: ecr.Repository, image_tag: str, first_image: CustomResource, pipeline: ImagePipeline,
@@ -250,6 +261,9 @@ class ControlPlane(Construct):
             asynchronous=True,
             description="Duo MFA: writes the running proxies' addresses to the SSM address parameter")
 
+        # the tracker only describes the secret: its value is read and written by these (ProxySecret's resource policy)
+        self.secret_value_roles: list[iam.IRole] = [rotation_role, updater_role]
+
         # --- what runs them ----------------------------------------------------------------------------------
         def invoke(function: lambda_.IFunction) -> targets.LambdaFunction:
             return targets.LambdaFunction(function, dead_letter_queue=self.dead_letters, retry_attempts=2,
@@ -299,7 +313,7 @@ class ControlPlane(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.secretsmanager"], detail_type=["AWS Service Event via CloudTrail"],
                 detail={"eventName": ["RotationFailed"], "additionalEventData": {"SecretId": [secret.secret_arn]}}))
-        failed.add_target(targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
+        failed.add_target(TopicNotice(topic, message=events.RuleTargetInput.from_text(
             f"Duo MFA: the rotation of the RADIUS shared secret failed in {Aws.REGION}: "
             f"{events.EventField.from_path('$.detail.errorMessage')}. Logins go on with the current secret (the "
             "proxies accept it until a rotation finishes). The rotation Lambda's log says which step failed and why; "
@@ -371,25 +385,23 @@ class ControlPlane(Construct):
                                                                      "runs are safe by design (each re-reads the "
                                                                      "live state and converges on the latest)"},
             ])
+        cluster_tasks = arn_pattern("ecs", f"task/<{logical_id(cluster)}>/*")
         NagSuppressions.add_resource_suppressions(rotation_role, [
-            {"id": "AwsSolutions-IAM5", "reason": "no resource-level permissions: secretsmanager:GetRandomPassword, "
-                                                  "ecs:DescribeTaskDefinition, the Lambda VPC network-interface "
-                                                  "actions; ecs:ListTasks is limited to the cluster by its "
-                                                  "ecs:cluster condition; ecs:DescribeTasks names the cluster's "
-                                                  "tasks (task/CLUSTER/*)",
-             "applies_to": ["Resource::*", {"regex": "/^Resource::arn:<AWS::Partition>:ecs:.*:task/.*\\/\\*$/"}]},
+            wildcards("no resource-level permissions: secretsmanager:GetRandomPassword, ecs:DescribeTaskDefinition, "
+                      "the Lambda VPC network-interface actions; ecs:ListTasks is limited to the cluster by its "
+                      "ecs:cluster condition; ecs:DescribeTasks names the cluster's tasks (task/CLUSTER/*)",
+                      [ANY_RESOURCE, cluster_tasks]),
         ], apply_to_children=True)
         NagSuppressions.add_resource_suppressions(tracker_role, [
-            {"id": "AwsSolutions-IAM5", "reason": "ecs:ListTasks has no resource-level permissions and is limited "
-                                                  "to the cluster by its ecs:cluster condition; ecs:DescribeTasks "
-                                                  "names the cluster's tasks (task/CLUSTER/*)",
-             "applies_to": ["Resource::*", {"regex": "/^Resource::arn:<AWS::Partition>:ecs:.*:task/.*\\/\\*$/"}]},
+            wildcards("ecs:ListTasks has no resource-level permissions and is limited to the cluster by its "
+                      "ecs:cluster condition; ecs:DescribeTasks names the cluster's tasks (task/CLUSTER/*)",
+                      [ANY_RESOURCE, cluster_tasks]),
         ], apply_to_children=True)
         for role in (updater_role, disable_role):
             NagSuppressions.add_resource_suppressions(role, [
-                {"id": "AwsSolutions-IAM5", "reason": "ds:DescribeDirectories has no resource-level permissions; "
-                                                      "the RADIUS changes name the one directory",
-                 "applies_to": ["Resource::*"]},
+                wildcards("ds:DescribeDirectories has no resource-level permissions; the RADIUS changes name the one "
+                          "directory",
+                          [ANY_RESOURCE]),
             ], apply_to_children=True)
         for role in self._roles:
             NagSuppressions.add_resource_suppressions(role, [
@@ -452,8 +464,9 @@ class ControlPlane(Construct):
                                framework_on_event_role=framework_role, provider_function_env_encryption=self._key)
         inline_framework_code(provider)
         NagSuppressions.add_resource_suppressions(framework_role, [
-            {"id": "AwsSolutions-IAM5", "reason": "CDK's invoke grant names the one handler function with ':*' "
-                                                  "(its versions and aliases) and nothing else"},
+            wildcards("CDK's invoke grant names the one handler function with ':*' (its versions and aliases) and "
+                      "nothing else",
+                      [arn_wildcard(handler, ":*")]),
         ], apply_to_children=True)
         framework = provider.node.find_child("framework-onEvent")
         NagSuppressions.add_resource_suppressions(

@@ -16,7 +16,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
-from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
+from duomfa.infra.nag import ANY_RESOURCE, ROLE_POLICY_REASON, custom_resource_function_reasons, wildcards
 
 # The handler's source is embedded in the template (no asset bucket needed, so the synthesized template deploys
 # from the console too); infra refers to control code by path, never by import.
@@ -56,8 +56,8 @@ class DirectoryLookup(Construct):
                 if isinstance(child, CfnResource):
                     child.cfn_options.condition = condition
         NagSuppressions.add_resource_suppressions(role, [
-            {"id": "AwsSolutions-IAM5", "reason": "ds:DescribeDirectories supports no resource-level permissions; "
-                                                  "it must be granted on *"},
+            wildcards("ds:DescribeDirectories supports no resource-level permissions; it must be granted on *",
+                      [ANY_RESOURCE]),
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
         NagSuppressions.add_resource_suppressions(function, custom_resource_function_reasons(

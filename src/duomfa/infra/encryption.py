@@ -11,8 +11,9 @@ ENCRYPT_DECRYPT = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:Genera
 KEY_ADMIN = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
              "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
              "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand"]
-# Services that publish to the KMS-encrypted SNS topic need to make data keys with it; without this grant their
-# messages are silently dropped (the original's alarms never arrived).
+# Services that encrypt with the key on their own: CloudWatch alarms publishing to the KMS-encrypted SNS topic, and
+# EventBridge publishing to it and to the encrypted dead-letter queue. Without this grant their messages are silently
+# dropped (the original's alarms never arrived).
 TOPIC_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
 
@@ -20,8 +21,8 @@ class Encryption(Construct):
     """The key: rotation on, account root as owner (so IAM policies can grant use), an optional administrator, and
     the service principals that encrypt with it on their own: CloudWatch Logs, CloudWatch alarms, EventBridge.
 
-    Secrets Manager, SNS, ECR and ECS use the key on behalf of a caller whose IAM policy grants it (kms:ViaService),
-    so they need no statement here.
+    Secrets Manager, SNS, SQS, Lambda and S3 use the key on behalf of a caller whose IAM policy grants it, limited by
+    kms:ViaService to that service, so they need no statement here; ECR uses a grant it makes on the key.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, admin_arn: str, has_admin) -> None:
@@ -46,8 +47,11 @@ class Encryption(Construct):
             statements.append(iam.PolicyStatement(
                 sid=f"{service.split('.')[0].capitalize()}PublishesToEncryptedTopic",
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],
-                # no aws:SourceAccount condition: the SNS guide's statement for these publishers has none, and a
-                # condition the service does not send would silently stop delivery again
+                # No aws:SourceAccount / aws:SourceArn condition: AWS documents no source keys on these services' KMS
+                # requests (the SNS guide's statement for them has none:
+                # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services),
+                # and a condition a service does not send would silently stop delivery again. The topic policy
+                # and the queue policy carry the conditions (docs/deploy.md, "Unverified facts").
                 principals=[iam.ServicePrincipal(service)]))
         self.key = kms.Key(
             self, "Key", description=f"Duo MFA ({Aws.STACK_NAME}): secrets, logs, SNS, ECR",

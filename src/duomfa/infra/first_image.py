@@ -19,7 +19,7 @@ from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.inline_function import LAMBDA_RUNTIME, inline_source
 from duomfa.infra.inline_provider import inline_framework_code
-from duomfa.infra.nag import ROLE_POLICY_REASON
+from duomfa.infra.nag import ANY_RESOURCE, ROLE_POLICY_REASON, arn_wildcard, wildcards
 
 HANDLER_SOURCE = Path(__file__).resolve().parent.parent / "control" / "first_image.py"
 QUERY_INTERVAL = Duration.seconds(30)
@@ -106,19 +106,21 @@ class FirstImage(Construct):
         for role in framework_roles:
             NagSuppressions.add_resource_suppressions(role, [
                 {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
-                {"id": "AwsSolutions-IAM5", "reason": "CDK's invoke grant names the two handler functions above "
-                                                      "with ':*' (their versions and aliases) and nothing else"},
+                wildcards("CDK's invoke grant names the two handler functions above with ':*' (their versions and "
+                          "aliases) and nothing else",
+                          [arn_wildcard(on_event, ":*"), arn_wildcard(is_complete, ":*")]),
             ], apply_to_children=True)
         for function in (on_event, is_complete, *(self.provider.node.find_child(f"framework-{name}")
                                                   for name in ("onEvent", "isComplete", "onTimeout"))):
             NagSuppressions.add_resource_suppressions(function, LAMBDA_NAG)
         waiter = self.provider.node.find_child("waiter-state-machine")
+        waiter_functions = [self.provider.node.find_child(f"framework-{name}") for name in ("isComplete", "onTimeout")]
         NagSuppressions.add_resource_suppressions(waiter, [
             {"id": "AwsSolutions-SF2", "reason": "a two-state waiter that polls one Lambda; its calls are in the "
                                                  "framework's log group and the state machine's own log, so X-Ray "
                                                  "tracing would add cost and a role grant and show nothing new"},
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
-            {"id": "AwsSolutions-IAM5", "reason": "the framework's grants: ':*' on exactly its two functions "
-                                                  "(versions and aliases), and the CloudWatch Logs delivery actions "
-                                                  "for the state machine's log, which support only '*'"},
+            wildcards("the framework's grants: ':*' on exactly its two functions (versions and aliases), and the "
+                      "CloudWatch Logs delivery actions for the state machine's log, which support only '*'",
+                      [ANY_RESOURCE, *(arn_wildcard(function, ":*") for function in waiter_functions)]),
         ], apply_to_children=True)

@@ -4,6 +4,8 @@ tag) on a schedule; a notice when a run fails; one new deployment of the proxies
 
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
@@ -22,7 +24,16 @@ from constructs import Construct
 
 from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
-from duomfa.infra.nag import ROLE_POLICY_REASON
+from duomfa.infra.monitoring import TopicNotice
+from duomfa.infra.nag import (
+    ANY_RESOURCE,
+    BUCKET_READ_WRITE_ACTIONS,
+    ROLE_POLICY_REASON,
+    arn_pattern,
+    arn_wildcard,
+    logical_id,
+    wildcards,
+)
 
 NEW_IMAGE_HANDLER_SOURCE = CONTROL_SOURCES / "new_image.py"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # Ubuntu 22.04, Docker and Python 3 (the buildspec's needs)
@@ -36,7 +47,7 @@ BUILD_ARTIFACT = "ImageDefinitions"
 CODECOMMIT_READ = ["codecommit:GetBranch", "codecommit:GetCommit", "codecommit:GetRepository",
                    "codecommit:UploadArchive", "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive"]
 # the service prefix depends on when the connection was made (codestar-connections: before 2024, codeconnections: since)
-USE_CONNECTION = ["codestar-connections:UseConnection", "codeconnections:UseConnection"]
+CONNECTION_PREFIXES = ("codestar-connections", "codeconnections")
 
 
 class ImagePipeline(Construct):
@@ -61,14 +72,22 @@ class ImagePipeline(Construct):
                                               abort_incomplete_multipart_upload_after=Duration.days(1))])
         NagSuppressions.add_resource_suppressions(self.artifact_bucket, [
             {"id": "AwsSolutions-S1", "reason": "holds only the pipeline's transient source zips and "
-                                                "imagedefinitions.json, written and read by the pipeline's and the "
-                                                "build's roles (CloudTrail records those API calls); a log bucket "
-                                                "could not use the KMS key (S3 log delivery needs SSE-S3)"},
+                                                "imagedefinitions.json (expired after 30 days), written and read "
+                                                "only by the pipeline's and the build's roles; their object reads "
+                                                "and writes are CloudTrail data events, which a trail records only "
+                                                "where the account turns them on. Access logs would need a second "
+                                                "bucket for artifacts the next run replaces"},
             {"id": "NIST.800.53.R5-S3BucketLoggingEnabled", "reason": "see AwsSolutions-S1: transient build "
                                                                       "artifacts, expired after 30 days"},
             {"id": "NIST.800.53.R5-S3BucketReplicationEnabled", "reason": "transient build artifacts, rebuilt from "
                                                                           "the source repository by the next run"},
         ], apply_to_children=True)
+
+        # the same bucket by reference: a grant on it names only S3 actions (one on the bucket itself also grants the
+        # key, without a kms:ViaService condition); _allow_artifacts adds the key through S3
+        self._artifact_objects = s3.Bucket.from_bucket_attributes(
+            self, "ArtifactsByReference", bucket_arn=self.artifact_bucket.bucket_arn,
+            bucket_name=self.artifact_bucket.bucket_name)
 
         build_logs = logs.LogGroup(self, "BuildLogs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
                                    removal_policy=RemovalPolicy.RETAIN)
@@ -82,8 +101,13 @@ class ImagePipeline(Construct):
             environment_variables={
                 "REPOSITORY_URI": codebuild.BuildEnvironmentVariable(value=repository.repository_uri),
                 "SCAN_GATE": codebuild.BuildEnvironmentVariable(value=scan_gate)},
-            encryption_key=key, timeout=BUILD_TIMEOUT, queued_timeout=QUEUED_TIMEOUT,
+            timeout=BUILD_TIMEOUT, queued_timeout=QUEUED_TIMEOUT,
             logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=build_logs)))
+        # The key encrypts the build's output artifacts, which CodeBuild writes to the artifact bucket through S3 (by
+        # default CodeBuild uses alias/aws/s3, a key only S3 can use). Set on the CloudFormation resource: the L2's
+        # encryption_key would also grant the build role the key without a kms:ViaService condition.
+        cast(codebuild.CfnProject, cfn_resource(self.project)).encryption_key = key.key_arn
+        self._allow_artifacts(self.project)
         repository.grant_pull_push(self.project)
         self.project.add_to_role_policy(iam.PolicyStatement(actions=["ecr:DescribeImageScanFindings"],
                                                             resources=[repository.repository_arn]))
@@ -94,42 +118,44 @@ class ImagePipeline(Construct):
         self.project.add_to_role_policy(iam.PolicyStatement(
             actions=["ecr:GetRegistryScanningConfiguration", "inspector2:ListFindings", "inspector2:ListCoverage"],
             resources=["*"]))
-        self.artifact_bucket.grant_read_write(self.project)
         NagSuppressions.add_resource_suppressions(self.project, [
             {"id": "AwsSolutions-CB3", "reason": "privileged mode runs the Docker daemon that builds the image; the "
                                                  "build runs only the repository's own buildspec"},
-            {"id": "AwsSolutions-IAM5", "reason": "ecr:GetAuthorizationToken, ecr:GetRegistryScanningConfiguration, "
-                                                  "inspector2:ListFindings and inspector2:ListCoverage support only "
-                                                  "'*'; the other wildcards are CDK's grants: the artifact bucket's "
-                                                  "objects, the key's GenerateDataKey*/ReEncrypt*, the project's "
-                                                  "default log group streams and report groups (names with its "
-                                                  "project name)"},
+            wildcards("ecr:GetAuthorizationToken, ecr:GetRegistryScanningConfiguration, inspector2:ListFindings and "
+                      "inspector2:ListCoverage support only '*'; the other wildcards are CDK's grants: the S3 read "
+                      "and write action groups on the artifact bucket's objects, the project's default log group's "
+                      "streams and its report groups (named after the project)",
+                      [ANY_RESOURCE, *BUCKET_READ_WRITE_ACTIONS, arn_wildcard(self.artifact_bucket, "/*"),
+                       arn_pattern("codebuild", f"report-group/<{logical_id(self.project)}>-*"),
+                       arn_pattern("logs", f"log-group:/aws/codebuild/<{logical_id(self.project)}>:*")]),
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
 
         self.pipeline_role = iam.Role(self, "PipelineRole",
                                       assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
                                       description="Duo MFA image pipeline: source, build, artifacts")
-        self.artifact_bucket.grant_read_write(self.pipeline_role)
+        self._allow_artifacts(self.pipeline_role)
         self.pipeline_role.add_to_policy(iam.PolicyStatement(
             actions=["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
             resources=[self.project.project_arn]))
         codecommit_arn = f"arn:{Aws.PARTITION}:codecommit:{Aws.REGION}:{Aws.ACCOUNT_ID}:{codecommit_repository}"
-        # only the chosen source's statement: an empty ConnectionArn would not be a valid policy resource
+        # only the chosen source's statements: an empty ConnectionArn would not be a valid policy resource
+        read_codecommit = {"Effect": "Allow", "Action": CODECOMMIT_READ, "Resource": codecommit_arn}
+        legacy_prefix, current_prefix = connection_statements(connection_arn, f"{github_owner}/{github_repository}")
         source_access = iam.CfnPolicy(self, "SourceAccess", policy_name="source", roles=[self.pipeline_role.role_name],
-                                      policy_document={"Version": "2012-10-17", "Statement": [Fn.condition_if(
-                                          use_codecommit.logical_id,
-                                          {"Effect": "Allow", "Action": CODECOMMIT_READ, "Resource": codecommit_arn},
-                                          {"Effect": "Allow", "Action": USE_CONNECTION,
-                                           "Resource": connection_arn})]})
+                                      policy_document={"Version": "2012-10-17", "Statement": [
+                                          Fn.condition_if(use_codecommit.logical_id, read_codecommit, legacy_prefix),
+                                          Fn.condition_if(use_codecommit.logical_id, Aws.NO_VALUE, current_prefix)]})
         NagSuppressions.add_resource_suppressions(self.pipeline_role, [
-            {"id": "AwsSolutions-IAM5", "reason": "CDK's grant on the artifact bucket: its objects (bucket/*) and "
-                                                  "the key's GenerateDataKey*/ReEncrypt* actions for them"},
+            wildcards("CDK's grant on the artifact bucket: the S3 read and write action groups on its objects "
+                      "(bucket/*)",
+                      [*BUCKET_READ_WRITE_ACTIONS, arn_wildcard(self.artifact_bucket, "/*")]),
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
         NagSuppressions.add_resource_suppressions(source_access, [
-            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": "owned by the pipeline role alone; one statement "
-                                                                 "on the one source repository or connection"},
+            {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": "owned by the pipeline role alone; the chosen "
+                                                                 "source only: the one CodeCommit repository, or "
+                                                                 "the one connection for the one repository"},
         ])
 
         codeconnections_source = {"Name": "Source", "Actions": [{
@@ -180,7 +206,7 @@ class ImagePipeline(Construct):
                                  source=["aws.codepipeline"],
                                  detail_type=["CodePipeline Pipeline Execution State Change"],
                                  detail={"state": ["FAILED"], "pipeline": [self.pipeline_name]}))
-        failed.add_target(targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
+        failed.add_target(TopicNotice(topic, message=events.RuleTargetInput.from_text(
             f"Duo MFA: image pipeline {events.EventField.from_path('$.detail.pipeline')} run "
             f"{events.EventField.from_path('$.detail.execution-id')} failed in {Aws.REGION}. The proxies keep "
             "running the previous image. The CodePipeline console shows the failed stage; a refused image means "
@@ -192,6 +218,15 @@ class ImagePipeline(Construct):
         NagSuppressions.add_resource_suppressions(imported, [
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
+
+    def _allow_artifacts(self, grantee: iam.IGrantable) -> None:
+        """Read and write the artifact bucket's objects, with the key through S3 only: SSE-KMS needs
+        kms:GenerateDataKey to write and kms:Decrypt to read
+        (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html)."""
+        self._artifact_objects.grant_read_write(grantee)
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}))
 
     def deploy_new_images_to(self, cluster: ecs.ICluster, service: ecs.FargateService) -> lambda_.Function:
         """After each successful run, one forced deployment of `service` (see the module's docstring)."""
@@ -222,3 +257,15 @@ class ImagePipeline(Construct):
                                                                 "in accounts with the minimum quota"},
         ])
         return function
+
+
+def connection_statements(connection_arn: str, full_repository_id: str) -> list[dict]:
+    """UseConnection on the one connection, for the one repository, under each service prefix with that prefix's own
+    condition key:
+    https://docs.aws.amazon.com/dtconsole/latest/userguide/security-iam.html#permissions-reference-connections-use
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscodestarconnections.html
+    IfExists: the key is "supported only when the connection is being used to access a specific repository", and a
+    check without it must not fail the source stage (docs/deploy.md, "Unverified facts")."""
+    return [{"Effect": "Allow", "Action": f"{prefix}:UseConnection", "Resource": connection_arn,
+             "Condition": {"StringEqualsIfExists": {f"{prefix}:FullRepositoryId": full_repository_id}}}
+            for prefix in CONNECTION_PREFIXES]

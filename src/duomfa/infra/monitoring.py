@@ -1,28 +1,31 @@
 """Alarms to the Duo admins: an SNS topic encrypted with the deployment's key and an e-mail subscription; alarms
 on the service's CPU and memory, and on metric filters over the proxy's JSON log (fail-open, Duo faults after
-preauth, missing Duo keys, dropped packets, Duo errors, secret read errors).
+preauth, missing Duo keys, dropped packets, Duo errors, secret read errors); and TopicNotice, the EventBridge target
+that publishes the control plane's and the pipeline's notices to the topic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, Fn
+import jsii
+from aws_cdk import Aws, Duration, Fn, Names
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
 from duomfa import logline
 
 SERVICE_PERCENT_THRESHOLD = 90  # CPU and memory, as the original: above 90% for 3 one-minute periods
 SERVICE_PERIODS = 3
-TOPIC_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,18 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "Topic", display_name="Duo MFA alarms", master_key=key, enforce_ssl=True)
         self.topic.add_subscription(subscriptions.EmailSubscription(email))
-        # enforce_ssl replaces the topic's default access policy, so the services that publish are named here
-        # (the original's policy allowed EventBridge only, and its alarms never arrived)
-        for service_principal in TOPIC_PUBLISHERS:
-            self.topic.add_to_resource_policy(iam.PolicyStatement(
-                sid=f"{service_principal.split('.')[0].capitalize()}Publishes", actions=["sns:Publish"],
-                principals=[iam.ServicePrincipal(service_principal)], resources=[self.topic.topic_arn],
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+        # enforce_ssl replaces the topic's default access policy, so the services that publish are named: CloudWatch
+        # alarms of this account and region here (the original's policy allowed EventBridge only, and its alarms never
+        # arrived), EventBridge one rule at a time (TopicNotice). Both keys, for CloudWatch alarms:
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html ("Allow any CloudWatch alarm to
+        # publish ...": aws:SourceArn ...:alarm:*) and
+        # https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudwatchAlarmsPublish", actions=["sns:Publish"],
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], resources=[self.topic.topic_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                        "ArnLike": {"aws:SourceArn":
+                                    f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"}}))
         action = cloudwatch_actions.SnsAction(self.topic)
         self.namespace = Fn.join("/", ["DuoMfa", Aws.STACK_NAME])
         self.alarms: dict[str, cloudwatch.Alarm] = {}
@@ -108,3 +116,24 @@ class Monitoring(Construct):
         for alarm in self.alarms.values():
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
+
+
+@jsii.implements(events.IRuleTarget)
+class TopicNotice:
+    """An EventBridge rule's target that publishes `message` to the admins' topic, allowed by a topic-policy statement
+    for that one rule. In place of events_targets.SnsTopic, which also grants EventBridge the topic and the topic's key
+    without any condition; the key's statement for EventBridge is the Encryption construct's."""
+
+    def __init__(self, topic: sns.ITopic, *, message: events.RuleTargetInput) -> None:
+        self._topic = topic
+        self._message = message
+
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        # aws:SourceArn is the rule's ARN for event bus rule targets:
+        # https://docs.aws.amazon.com/eventbridge/latest/userguide/cross-service-confused-deputy-prevention.html
+        self._topic.add_to_resource_policy(iam.PolicyStatement(
+            sid=f"EventBridgeRule{Names.unique_id(rule)}", actions=["sns:Publish"],
+            principals=[iam.ServicePrincipal("events.amazonaws.com")], resources=[self._topic.topic_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                        "ArnEquals": {"aws:SourceArn": rule.rule_ref.rule_arn}}))
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)

@@ -1,4 +1,18 @@
-"""Reasons for cdk-nag suppressions shared by several constructs (each suppression still sits next to its resource)."""
+"""Reasons for cdk-nag suppressions shared by several constructs (each suppression still sits next to its resource), and
+the names cdk-nag gives the wildcards an AwsSolutions-IAM5 suppression applies to."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from cdk_nag import NagPackSuppression
+from constructs import IConstruct
+
+from duomfa.infra.escape_hatch import cfn_resource
+
+ANY_RESOURCE = "Resource::*"  # actions without resource-level permissions
+# CDK's grant to read and write a bucket's objects
+BUCKET_READ_WRITE_ACTIONS = [f"Action::s3:{action}*" for action in ("Abort", "DeleteObject", "GetBucket", "GetObject",
+                                                                     "List")]
 
 # CDK attaches a role's grants as a policy owned by that one role (AWS::IAM::Policy, an "inline" policy to
 # NIST.800.53.R5-IAMNoInlinePolicy); the statements name only this stack's resources.
@@ -21,3 +35,24 @@ def custom_resource_function_reasons(outside_vpc: str, *, invoked_by: str = "Clo
                                                      "would stay empty"},
         {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": ONCE_PER_STACK_OPERATION},
     ]
+
+
+def logical_id(construct: IConstruct) -> str:
+    return Stack.of(construct).get_logical_id(cfn_resource(construct))
+
+
+def arn_wildcard(construct: IConstruct, suffix: str) -> str:
+    """cdk-nag's name for the construct's ARN followed by a wildcard: ":*" (a function's versions and aliases),
+    "/*" (a bucket's objects)."""
+    return f"Resource::<{logical_id(construct)}.Arn>{suffix}"
+
+
+def arn_pattern(service: str, resource: str) -> str:
+    """cdk-nag's name for arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE, with <LogicalId> for a resource's Ref."""
+    return f"Resource::arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
+
+
+def wildcards(reason: str, applies_to: list[str]) -> NagPackSuppression:
+    """An AwsSolutions-IAM5 suppression for exactly these wildcards, so a new one is still reported. A struct, not a
+    dict: jsii passes a dict's keys through unchanged, and cdk-nag ignores an "applies_to" key (it reads appliesTo)."""
+    return NagPackSuppression(id="AwsSolutions-IAM5", reason=reason, applies_to=list(applies_to))

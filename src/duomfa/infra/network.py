@@ -7,7 +7,7 @@ subnet blocks at synth time and cannot take them from the console.
 
 from __future__ import annotations
 
-from aws_cdk import CustomResource, Duration, Fn, RemovalPolicy, Tags
+from aws_cdk import Aws, CustomResource, Duration, Fn, RemovalPolicy, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,7 +17,7 @@ from constructs import Construct
 
 from duomfa.infra.escape_hatch import cfn_resource
 from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
-from duomfa.infra.nag import ROLE_POLICY_REASON, custom_resource_function_reasons
+from duomfa.infra.nag import ANY_RESOURCE, ROLE_POLICY_REASON, custom_resource_function_reasons, wildcards
 
 SUBNET_CIDRS_SOURCE = CONTROL_SOURCES / "subnet_cidrs.py"
 
@@ -76,7 +76,12 @@ class Network(Construct):
                                             removal_policy=RemovalPolicy.RETAIN)
         # retention follows the LogRetentionDays parameter; RetentionDays above only satisfies the L2's typing
         cfn_resource(self.flow_log_group).add_property_override("RetentionInDays", log_retention_days)
-        flow_role = iam.Role(self, "FlowLogRole", assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"))
+        # only flow logs of this account may deliver with the role; the flow log's ARN is not known before the role
+        # exists, hence vpc-flow-log/* (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html)
+        flow_role = iam.Role(self, "FlowLogRole", assumed_by=iam.ServicePrincipal(
+            "vpc-flow-logs.amazonaws.com", conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpc-flow-log/*"}}))
         self.flow_log_group.grant_write(flow_role)
         NagSuppressions.add_resource_suppressions(flow_role, [
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON}], apply_to_children=True)
@@ -118,8 +123,7 @@ class SubnetCidrs(Construct):
                                        properties={"SubnetIds": Fn.join(",", subnet_ids)})
         self.cidr_blocks = self.resource.get_att_string("CidrBlocks")
         NagSuppressions.add_resource_suppressions(role, [
-            {"id": "AwsSolutions-IAM5", "reason": "ec2:DescribeSubnets has no resource-level permissions",
-             "applies_to": ["Resource::*"]},
+            wildcards("ec2:DescribeSubnets has no resource-level permissions", [ANY_RESOURCE]),
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
         NagSuppressions.add_resource_suppressions(function, custom_resource_function_reasons(

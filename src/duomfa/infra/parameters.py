@@ -12,6 +12,15 @@ from aws_cdk import CfnCondition, CfnParameter, CfnRule, Fn, Stack
 
 IPV4 = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
 CIDR = IPV4 + r"/(1[6-9]|2[0-8])"
+# IAM role or user ARNs (no commas in names: the list is comma-separated; * matches, e.g. an IAM Identity Center role)
+PRINCIPAL_ARN = r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=.@/*-]+"
+# Secrets Manager's rotation window after each scheduled start (the control plane's RotationSchedule)
+ROTATION_WINDOW_HOURS = 3
+# the latest start hour whose window still ends inside the same UTC day (by hh:59 + window, at the latest 23:59)
+ROTATION_LAST_START_HOUR = 23 - ROTATION_WINDOW_HOURS
+ROTATION_DAY = "(SUN|MON|TUE|WED|THU|FRI|SAT)"
+ROTATION_SCHEDULE = (r"^cron\([1-5]?[0-9] (" + "|".join(str(h) for h in range(ROTATION_LAST_START_HOUR + 1))
+                     + rf") \? \* (\*|{ROTATION_DAY}(,{ROTATION_DAY})*) \*\)$")
 FARGATE_CPU_MEMORY = {  # vCPU units -> the memory sizes Fargate accepts with it (MiB)
     "256": ["512", "1024", "2048"],
     "512": ["1024", "2048", "3072", "4096"],
@@ -39,6 +48,7 @@ class ProxyParameters:
     notification_email: CfnParameter
     log_retention_days: CfnParameter
     kms_admin_arn: CfnParameter
+    admin_principals: CfnParameter
     image_retention_days: CfnParameter
     rebuild_schedule: CfnParameter
     scan_gate: CfnParameter
@@ -56,6 +66,7 @@ class ProxyParameters:
     radius_retries: CfnParameter
     directory_mfa: CfnParameter
     has_kms_admin: CfnCondition
+    has_admin_principals: CfnCondition
     load_balancer_on: CfnCondition
     load_balancer_address_fixed: CfnCondition
     load_balancer_addresses_in_use: CfnCondition
@@ -145,6 +156,13 @@ class ProxyParameters:
                 allowed_pattern=r"^(arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+)?$",
                 description="Optional IAM role or user ARN allowed to administer (not use) the stack's KMS key",
                 constraint_description="empty, or an IAM role or user ARN"),
+            admin_principals=parameter(
+                "AdminPrincipals", type="String", default="",
+                allowed_pattern=f"^({PRINCIPAL_ARN}(,{PRINCIPAL_ARN})*)?$",
+                description="Optional comma-separated IAM role or user ARNs (* allowed) that may read the secret's "
+                            "value besides the stack's own roles: whoever runs `duomfa doctor --stack`, break-glass. "
+                            "Anyone else is denied it, administrators included",
+                constraint_description="empty, or IAM role or user ARNs separated by commas, without spaces"),
             image_retention_days=parameter(
                 "ImageRetentionDays", type="Number", default=90, min_value=7, max_value=3650,
                 description="Days an image is kept in the ECR repository (tagged ones too; the newest 'latest' "
@@ -206,12 +224,14 @@ class ProxyParameters:
                 description="Optional fixed private IPv4 address of the load balancer in the second proxy subnet",
                 constraint_description="empty or an IPv4 address"),
             rotation_schedule=parameter(
-                "RotationSchedule", type="String", default="cron(0 6 ? * SUN *)",
-                allowed_pattern=r"^(cron\([^)]+\)|rate\(\d+ (day|days)\))$",
-                description="Secrets Manager schedule for rotating the RADIUS shared secret (default: weekly, a "
-                            "window from Sunday 06:00 UTC; the proxies and the directory change over without a "
+                "RotationSchedule", type="String", default="cron(0 6 ? * SUN *)", allowed_pattern=ROTATION_SCHEDULE,
+                description=f"Secrets Manager schedule for rotating the RADIUS shared secret, cron(M H ? * DAYS *) in "
+                            f"UTC: a {ROTATION_WINDOW_HOURS}-hour window from H:M, which must end the same UTC day, "
+                            f"so H is 0 to {ROTATION_LAST_START_HOUR}; DAYS is SUN..SAT, a list such as MON,THU, or * "
+                            "(default: weekly, Sunday 06:00 UTC; the proxies and the directory change over without a "
                             "failed login)",
-                constraint_description="cron(...) or rate(N days)"),
+                constraint_description=f"cron(M H ? * DAYS *) with M 0-59, H 0-{ROTATION_LAST_START_HOUR} and DAYS "
+                                       "one or more of SUN MON TUE WED THU FRI SAT separated by commas, or *"),
             radius_timeout=parameter(
                 "RadiusTimeout", type="Number", default=30, min_value=1, max_value=50,
                 description="Seconds the directory waits for each RADIUS answer (Directory Service allows 1-50); "
@@ -228,6 +248,9 @@ class ProxyParameters:
                             "nothing; Enabled puts it back (users cannot log in while the directory sets MFA up)",
                 constraint_description="Enabled or Disabled"),
         )
+        has_admin_principals = CfnCondition(
+            stack, "HasAdminPrincipals",
+            expression=Fn.condition_not(Fn.condition_equals(p["admin_principals"].value_as_string, "")))
         has_kms_admin = CfnCondition(
             stack, "HasKmsAdmin",
             expression=Fn.condition_not(Fn.condition_equals(p["kms_admin_arn"].value_as_string, "")))
@@ -245,9 +268,10 @@ class ProxyParameters:
                                        expression=Fn.condition_equals(p["image_source"].value_as_string, "CodeCommit"))
         has_http_proxy = CfnCondition(stack, "HasHttpProxy", expression=Fn.condition_not(
             Fn.condition_equals(p["http_proxy"].value_as_string, "")))
-        parameters = cls(**p, has_kms_admin=has_kms_admin, load_balancer_on=load_balancer_on,
-                         load_balancer_address_fixed=fixed, load_balancer_addresses_in_use=in_use,
-                         image_from_codecommit=from_codecommit, has_http_proxy=has_http_proxy)
+        parameters = cls(**p, has_kms_admin=has_kms_admin, has_admin_principals=has_admin_principals,
+                         load_balancer_on=load_balancer_on, load_balancer_address_fixed=fixed,
+                         load_balancer_addresses_in_use=in_use, image_from_codecommit=from_codecommit,
+                         has_http_proxy=has_http_proxy)
         parameters._add_rules(stack)
         return parameters
 
@@ -297,7 +321,8 @@ class ProxyParameters:
             {"Label": {"default": "Directory RADIUS settings and secret rotation"},
              "Parameters": ids(self.directory_mfa, self.radius_timeout, self.radius_retries, self.rotation_schedule)},
             {"Label": {"default": "Notifications, logs and encryption"},
-             "Parameters": ids(self.notification_email, self.log_retention_days, self.kms_admin_arn)},
+             "Parameters": ids(self.notification_email, self.log_retention_days, self.kms_admin_arn,
+                               self.admin_principals)},
             {"Label": {"default": "Image pipeline"},
              "Parameters": ids(self.image_source, self.github_owner, self.github_repository, self.github_branch,
                                self.connection_arn, self.codecommit_repository, self.rebuild_schedule,

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from duomfa.infra.directory import DirectoryEndpoint
 from duomfa.infra.escape_hatch import cfn_resource
-from duomfa.infra.nag import ROLE_POLICY_REASON
+from duomfa.infra.nag import ANY_RESOURCE, ROLE_POLICY_REASON, wildcards
 
 CONTAINER_NAME = "proxy"
 CONTAINER_USER = "10001:10001"  # the image's non-root user (uid:gid); the Dockerfile creates it
@@ -135,8 +135,9 @@ class ProxyService(Construct):
                                                   "so it sees every version stage during rotation"},
         ])
         NagSuppressions.add_resource_suppressions(self.execution_role, [
-            {"id": "AwsSolutions-IAM5", "reason": "ecr:GetAuthorizationToken has no resource-level permissions "
-                                                  "(CDK's grant for pulling from the repository)"},
+            wildcards("ecr:GetAuthorizationToken has no resource-level permissions (CDK's grant for pulling from the "
+                      "repository)",
+                      [ANY_RESOURCE]),
             {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
         ], apply_to_children=True)
         NagSuppressions.add_resource_suppressions(self.task_role, [

@@ -39,7 +39,8 @@ class DuoMfaStack(Stack):
                                      has_admin=p.has_kms_admin)
         self.secret = ProxySecret(self, "Secret", ikey=p.duo_integration_key.value_as_string,
                                   skey=p.duo_secret_key.value_as_string, api_host=p.duo_api_host.value_as_string,
-                                  key=self.encryption.key)
+                                  key=self.encryption.key, admin_principals=p.admin_principals.value_as_string,
+                                  has_admin_principals=p.has_admin_principals)
         self.image = ImageRepository(self, "Image", key=self.encryption.key,
                                      retention_days=p.image_retention_days.value_as_number)
         # the control plane's SSM parameters: the proxies' addresses (address tracker), what the directory has
@@ -97,6 +98,8 @@ class DuoMfaStack(Stack):
             rotation_schedule=p.rotation_schedule.value_as_string,
             log_retention_days=p.log_retention_days.value_as_number, directory_mfa=p.directory_mfa.value_as_string,
             directory_security_group_id=directory.security_group_id)
+        # the secret's value for the roles that use it (and AdminPrincipals) only
+        self.secret.limit_value_to([self.proxies.task_role, *self.control_plane.secret_value_roles])
         self.template_options.metadata = {"AWS::CloudFormation::Interface": {
             "ParameterGroups": extra_groups + p.interface_groups()}}
         self._outputs()
