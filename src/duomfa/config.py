@@ -75,6 +75,7 @@ class ProxySettings:
     long_poll_grace_seconds: float = default("long_poll_grace_seconds")
     http_proxy: str | None = None
     debug: bool = default("debug")
+    metrics_namespace: str = default("metrics_namespace")
     log_syslog: bool = default("log_syslog")
     syslog_facility: int = default("syslog_facility")
     fips_mode: bool = default("fips_mode")  # only false gets this far until a FIPS build checks the provider

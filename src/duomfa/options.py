@@ -390,6 +390,10 @@ OPTIONS: tuple[Option, ...] = (
            "", "—", no_effect="attributes pass through from a primary server, and duo_only has none"),
     Option("pass_through_all", "pass through every attribute of the primary server (no effect with duo_only)",
            "", "false", boolean, no_effect="attributes pass through from a primary server, and duo_only has none"),
+    Option("metrics_namespace", "CloudWatch namespace of the stats line's metrics (default: none)",
+           "a CloudWatch namespace: the once-a-minute `stats` line then also carries its counts and latencies as "
+           "metrics in the embedded metric format (the stack sets `DuoMfa/STACK`)", "none", text, "",
+           "metrics_namespace", ours=True),
     Option("debug", "true for more detail in the log",
            "also log dropped datagrams and Status-Server probes (in either section)", "false", boolean, False,
            sections=(MAIN, SERVER), main_doc="also log dropped datagrams and Status-Server probes"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import struct
@@ -187,7 +188,9 @@ def test_anything_else_is_not_a_factor(typed):
     assert parse_factor(typed) is None
 
 
-async def test_stats_line_counts_what_happened_in_the_interval():
+async def stats_line(namespace: str = "") -> dict:
+    """The first stats line of a pipeline that saw, inside the interval, one exempt login, one unknown client and
+    a Duo timeout."""
     from duomfa.proxy.server import _log_stats
 
     pipeline, stream = make_pipeline()
@@ -201,6 +204,7 @@ async def test_stats_line_counts_what_happened_in_the_interval():
         duo_reachable = True
         duo_keys_problem = None
         syslog = Syslog()
+        settings = dataclasses.replace(pipeline.settings, metrics_namespace=namespace)
 
     proxy = Proxy()
     proxy.pipeline, proxy.log = pipeline, pipeline.log
@@ -208,13 +212,57 @@ async def test_stats_line_counts_what_happened_in_the_interval():
     await asyncio.sleep(0.01)
     pipeline.receive(access_request("svc-exempt")[0], ("10.9.9.9", 2))
     pipeline.receive(access_request("svc-exempt", identifier=9)[0], CLIENT)
+    pipeline.metrics.duo_errors.labels("timeout").inc()
+    pipeline.metrics.duo_errors.labels("http_401").inc()
+    pipeline.metrics.observe_duo("preauth", 0.120, 200)
+    pipeline.metrics.observe_duo("auth_status_wait", 20.0, 200)  # a wait for the user: not Duo's latency
     Syslog.dropped = 7
     await asyncio.sleep(0.07)
     task.cancel()
-    stats = [line for line in log_lines(stream, pipeline) if line["event"] == "stats"][0]
-    assert stats["accepted"] == 1 and stats["dropped"] == 1 and stats["dropped_unknown_client"] == 1
+    return [line for line in log_lines(stream, pipeline) if line["event"] == "stats"][0]
+
+
+async def test_stats_line_counts_what_happened_in_the_interval():
+    stats = await stats_line()
+    assert stats["accepted"] == 1 and stats["exempt"] == 1
+    assert stats["dropped"] == 1 and stats["dropped_unknown_client"] == 1
     assert stats["fail_open"] == 0 and stats["secret_versions"] == 1
     assert stats["syslog_dropped"] == 2
+    assert (stats["duo_errors"], stats["duo_errors_timeout"], stats["duo_errors_refused"]) == (2, 1, 1)
+    assert len(stats["login_latency_ms"]) == 1 and stats["duo_latency_ms"] == [120.0]
+    assert "_aws" not in stats  # no namespace: no metrics
+
+
+async def test_with_a_namespace_the_stats_line_is_valid_embedded_metric_format():
+    from duomfa import emf
+
+    stats = await stats_line("DuoMfa/test-stack")
+    [directive] = stats["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "DuoMfa/test-stack"
+    assert directive["Dimensions"] == [[]]  # one series per metric for the stack: nothing per user or per task
+    names = [metric["Name"] for metric in directive["Metrics"]]
+    assert set(names) == set(emf.PROXY_METRICS) and len(names) <= emf.MAX_VALUES
+    for metric in directive["Metrics"]:  # each a top-level number, or a list of at most 100 numbers
+        value = stats[metric["Name"]]
+        assert isinstance(value, int | float) or (
+            isinstance(value, list) and 0 < len(value) <= emf.MAX_VALUES
+            and all(isinstance(v, int | float) for v in value)), metric
+        assert metric["Unit"] == ("Milliseconds" if metric["Name"].endswith("_ms") else "Count")
+    assert isinstance(stats["_aws"]["Timestamp"], int)
+
+
+def test_an_interval_sample_keeps_at_most_its_size_drawn_from_all_values():
+    import random
+
+    from duomfa.proxy.metrics import IntervalSample
+
+    sample = IntervalSample(size=100, rng=random.Random(7))
+    for value in range(10_000):
+        sample.observe(float(value))
+    values = sample.take()
+    assert len(values) == 100 and len(set(values)) == 100
+    assert sum(v >= 5_000 for v in values) > 30  # not just the first hundred
+    assert sample.take() == [] and sample.seen == 0
 
 
 def test_status_server_only_clients_can_probe_but_never_log_in():

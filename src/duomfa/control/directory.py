@@ -29,6 +29,7 @@ from duomfa.control.runtime import (
     seconds_left,
     version_with,
 )
+from duomfa.emf import RADIUS_IN_SYNC, RADIUS_STATES
 from duomfa.secret_document import (
     CURRENT,
     RADIUS_CLIENTS,
@@ -331,7 +332,6 @@ def retire_previous(secretsmanager: Any, secret_arn: str, applied_version: str, 
 # --- one run --------------------------------------------------------------------------------------------------
 
 MAX_ROUNDS = 3  # apply, then the latest desired settings again if they changed meanwhile (an overlapping run)
-RADIUS_STATES = ("completed", "creating", "failed", "absent", "differs", "paused")
 
 
 def applied_or_failed(desired: Desired, settle_until: float, clock: Callable[[], float],
@@ -537,7 +537,7 @@ def publish_status(settings: UpdaterSettings, findings: Findings) -> None:
     state = radius_state(findings, paused=not settings.mfa_enabled)
     if settings.metrics_namespace:
         log_metrics("directory_radius_status", settings.metrics_namespace,
-                    {"RadiusInSync": 1.0 if state in ("completed", "paused") else 0.0,
+                    {RADIUS_IN_SYNC: 1.0 if state in ("completed", "paused") else 0.0,
                      **{f"Radius_{name}": 1.0 if name == state else 0.0 for name in RADIUS_STATES}},
                     dimensions={"DirectoryId": settings.directory_id}, state=state)
 

@@ -10,6 +10,8 @@ import time
 import urllib.request
 from typing import Any, TextIO
 
+from duomfa.emf import COUNT, metrics_block
+
 _log_stream: TextIO | None = None  # None: standard output, which Lambda sends to CloudWatch Logs
 
 
@@ -30,10 +32,8 @@ def log_metrics(event: str, namespace: str, metrics: dict[str, float], *, dimens
     """One log line that CloudWatch Logs also turns into metrics (the embedded metric format), so the function needs
     no cloudwatch:PutMetricData: `metrics` as values of NAMESPACE/name, with the given dimensions."""
     dimensions = dimensions or {}
-    directive = {"Namespace": namespace, "Dimensions": [list(dimensions)],
-                 "Metrics": [{"Name": name, "Unit": "Count"} for name in metrics]}
     log(event, level, **fields, **dimensions, **metrics,
-        _aws={"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [directive]})
+        _aws=metrics_block(namespace, dict.fromkeys(metrics, COUNT), list(dimensions)))
 
 
 def error_code(exc: BaseException) -> str:

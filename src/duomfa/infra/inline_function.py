@@ -21,25 +21,33 @@ LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14  # the handlers need only 3.9+; cdk
 PACKAGE = CONTROL_SOURCES.parent
 # the standard-library modules an inline handler may import: their code is copied in place of the import at synth
 INLINABLE = {"duomfa.control.inline_support": CONTROL_SOURCES / "inline_support.py",
-             "duomfa.secret_document": PACKAGE / "secret_document.py"}
+             "duomfa.secret_document": PACKAGE / "secret_document.py",
+             "duomfa.emf": PACKAGE / "emf.py"}
 INLINABLE_IMPORT = re.compile(r"^from (duomfa[\w.]*) import [\w, ()]+\n", re.MULTILINE)
 FUTURE_IMPORT = "from __future__ import annotations\n"
 
 
 def inline_source(source: Path) -> str:
     """A control-plane file as one self-contained index.py: each import of an INLINABLE module replaced by that
-    module's code, so the inline handlers share one writer of the log line, the CloudFormation response and the
-    secret's contract with the rest of duomfa."""
+    module's code (and its own such imports by theirs, each module once), so the inline handlers share one writer of
+    the log line, the CloudFormation response and the secret's contract with the rest of duomfa."""
+    copied_already: set[str] = set()
 
-    def copied(match: re.Match[str]) -> str:
-        module = match.group(1)
-        if module not in INLINABLE:
-            raise ValueError(f"{source.name} imports {module}, which cannot be inlined")
-        text = INLINABLE[module].read_text(encoding="utf-8")
-        body = text[text.index(FUTURE_IMPORT) + len(FUTURE_IMPORT):]  # after its docstring and future import
-        return f"# --- {module}, copied at synth ---{body}# --- end of {module} ---\n"
+    def inlined(text: str, name: str) -> str:
+        def copied(match: re.Match[str]) -> str:
+            module = match.group(1)
+            if module not in INLINABLE:
+                raise ValueError(f"{name} imports {module}, which cannot be inlined")
+            if module in copied_already:
+                return ""
+            copied_already.add(module)
+            text = INLINABLE[module].read_text(encoding="utf-8")
+            body = text[text.index(FUTURE_IMPORT) + len(FUTURE_IMPORT):]  # after its docstring and future import
+            return f"# --- {module}, copied at synth ---{inlined(body, module)}# --- end of {module} ---\n"
 
-    return INLINABLE_IMPORT.sub(copied, source.read_text(encoding="utf-8"))
+        return INLINABLE_IMPORT.sub(copied, text)
+
+    return inlined(source.read_text(encoding="utf-8"), source.name)
 
 
 def inline_function(scope: Construct, function_id: str, *, source: Path, description: str, role_description: str,

@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import random
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from duomfa.emf import DROP_REASONS, DUO_ERROR_KINDS, MAX_VALUES
 from duomfa.logline import STATS_DROPPED
 
-DROP_REASONS = (
-    "unknown_client", "malformed", "unsupported_code", "bad_message_authenticator", "bad_secret",
-    "missing_message_authenticator", "ambiguous_secret", "unverifiable", "unanswerable", "internal_error",
-    "shutting_down",
-)
 RESULTS = ("accept", "reject")
+# the proxy's Duo failure names → the kinds of the stats line (duo_errors_<kind>); HTTP 4xx answers are "refused"
+DUO_ERROR_KIND = {"timeout": "timeout", "connect": "unreachable", "dns": "unreachable", "http_5xx": "http_5xx",
+                  "tls": "not_duo", "tls_verify": "not_duo", "truncated": "not_duo", "bad_response": "not_duo",
+                  "no_keys": "no_keys", "busy": "busy"}
+assert set(DUO_ERROR_KIND.values()) | {"refused"} == set(DUO_ERROR_KINDS)
+
+
+class IntervalSample:
+    """Up to MAX_VALUES observations of one interval, drawn uniformly from all of them (reservoir sampling), for
+    the percentiles CloudWatch computes from the stats line; `take` returns them and starts the next interval."""
+
+    def __init__(self, size: int = MAX_VALUES, rng: random.Random | None = None):
+        self.size = size
+        self.seen = 0
+        self.values: list[float] = []
+        self._rng = rng or random.Random()
+
+    def observe(self, value: float) -> None:
+        self.seen += 1
+        if len(self.values) < self.size:
+            self.values.append(value)
+        elif (slot := self._rng.randrange(self.seen)) < self.size:
+            self.values[slot] = value
+
+    def take(self) -> list[float]:
+        values, self.values, self.seen = self.values, [], 0
+        return values
 
 
 def _sum(counter: Counter) -> float:
@@ -26,6 +51,10 @@ class ProxyMetrics:
         requests = Counter("duomfa_radius_requests", "RADIUS requests answered, by result",
                            ["result"], registry=self.registry)
         self.requests = {result: requests.labels(result) for result in RESULTS}
+        self.exempt = Counter("duomfa_exempt_accepts", "Logins accepted without Duo (exempt users)",
+                              registry=self.registry)
+        self.login_latency = IntervalSample()  # milliseconds from the request to the reply, this minute
+        self.duo_latency_sample = IntervalSample()  # milliseconds of each call to Duo, this minute
         self.status_server = Counter("duomfa_radius_status_server", "Status-Server requests answered",
                                      registry=self.registry)
         drops = Counter("duomfa_radius_drops", "Datagrams dropped without a reply, by reason",
@@ -64,6 +93,8 @@ class ProxyMetrics:
 
     def observe_duo(self, endpoint: str, seconds: float, status: int | None) -> None:
         self.duo_latency.labels(endpoint).observe(seconds)
+        if not endpoint.endswith("_wait"):  # a long poll's time is mostly the user's
+            self.duo_latency_sample.observe(round(seconds * 1000, 1))
 
     def totals(self) -> dict[str, float]:
         """Running totals for the periodic stats log line (CloudWatch metric filters read that line)."""
@@ -71,6 +102,7 @@ class ProxyMetrics:
         totals = {
             "accepted": value("duomfa_radius_requests_total", {"result": "accept"}) or 0.0,
             "rejected": value("duomfa_radius_requests_total", {"result": "reject"}) or 0.0,
+            "exempt": value("duomfa_exempt_accepts_total") or 0.0,
             "fail_open": value("duomfa_fail_open_total") or 0.0,
             "fail_closed": value("duomfa_fail_closed_total") or 0.0,
             "push_guard": value("duomfa_push_guard_rejects_total") or 0.0,
@@ -80,6 +112,14 @@ class ProxyMetrics:
         totals[STATS_DROPPED] = sum(drops.values())
         totals.update({f"dropped_{reason}": count for reason, count in drops.items()})
         totals["duo_errors"] = _sum(self.duo_errors)
+        kinds = dict.fromkeys(DUO_ERROR_KINDS, 0.0)
+        for metric in self.duo_errors.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    label = sample.labels["kind"]
+                    kinds[DUO_ERROR_KIND.get(label, "refused" if label.startswith("http_4") else "not_duo")] += \
+                        sample.value
+        totals.update({f"duo_errors_{kind}": count for kind, count in kinds.items()})
         return totals
 
     def exposition(self) -> bytes:

@@ -17,11 +17,12 @@ from typing import Any
 from duomfa import logline, radius
 from duomfa.config import FailMode, MessageAuthenticatorPolicy, ProxySettings
 from duomfa.duo import DuoApi, DuoApiError, DuoBadResponse, DuoBusy, DuoError, DuoFault, DuoUnavailable, PreauthResult
+from duomfa.emf import DROP_REASONS
 from duomfa.logline import JsonLog
 from duomfa.proxy.clients import ClientEntry, ClientTable, SecretVersion
 from duomfa.proxy.dedup import NO_REPLY, RequestKey, Retransmissions
 from duomfa.proxy.dropnotices import DropNotices
-from duomfa.proxy.metrics import DROP_REASONS, ProxyMetrics
+from duomfa.proxy.metrics import ProxyMetrics
 from duomfa.proxy.pushguard import PushGuard
 
 A = radius.constants
@@ -347,14 +348,18 @@ class Pipeline:
         attributes.extend(proxy_state)
         code = A.ACCESS_ACCEPT if decision.accept else A.ACCESS_REJECT
         self.metrics.requests["accept" if decision.accept else "reject"].inc()
+        if decision is EXEMPT:
+            self.metrics.exempt.inc()
         return radius.encode_reply(code, packet, secret.secret, attributes)
 
     def _log(self, client_address: str, username: str | None, factor: str | None, decision: Decision,
              secret: SecretVersion, started: float) -> None:
+        latency = round((self.clock() - started) * 1000, 2)
         self.log.auth(client=client_address, username=username, factor=factor,
                       result="accept" if decision.accept else "reject", reason=decision.reason,
                       duo_status=decision.duo_status, txid=decision.txid,
-                      latency_ms=round((self.clock() - started) * 1000, 2), secret_version=secret.label)
+                      latency_ms=latency, secret_version=secret.label)
+        self.metrics.login_latency.observe(latency)
 
     # --- the part that asks Duo ------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from duomfa import __version__, logline
+from duomfa import __version__, emf, logline
 from duomfa.config import CP1252, FailMode, ProxySettings
 from duomfa.duo import DuoClient
 from duomfa.duo.keys import DuoKeys
@@ -198,6 +198,8 @@ async def _watch_duo(proxy: RunningProxy) -> None:
 async def _log_stats(proxy: RunningProxy, interval: float = STATS_SECONDS) -> None:
     """Once a minute, what happened in that minute: one line that log-based alarms can count."""
     previous = proxy.pipeline.metrics.totals()
+    proxy.pipeline.metrics.login_latency.take()  # the samples, like the counts, start with the first interval
+    proxy.pipeline.metrics.duo_latency_sample.take()
     syslog_dropped = proxy.syslog.dropped if proxy.syslog is not None else 0
     while True:
         await asyncio.sleep(interval)
@@ -207,9 +209,16 @@ async def _log_stats(proxy: RunningProxy, interval: float = STATS_SECONDS) -> No
         if proxy.syslog is not None:  # lines syslog did not take (the daemon behind or gone); stdout has them all
             delta["syslog_dropped"] = proxy.syslog.dropped - syslog_dropped
             syslog_dropped = proxy.syslog.dropped
-        proxy.log.event("INFO", logline.STATS, interval_s=interval, pending_pushes=proxy.pipeline.pending_pushes,
-                        secret_versions=len({v.label for e in proxy.pipeline.clients.entries() for v in e.secrets}),
-                        duo_reachable=proxy.duo_reachable, duo_keys=proxy.duo_keys_problem is None, **delta)
+        metrics = proxy.pipeline.metrics
+        fields: dict[str, Any] = {
+            "interval_s": interval, "pending_pushes": proxy.pipeline.pending_pushes,
+            "secret_versions": len({v.label for e in proxy.pipeline.clients.entries() for v in e.secrets}),
+            "duo_reachable": proxy.duo_reachable, "duo_keys": proxy.duo_keys_problem is None, **delta,
+            emf.LOGIN_LATENCY: metrics.login_latency.take(), emf.DUO_LATENCY: metrics.duo_latency_sample.take()}
+        if proxy.settings.metrics_namespace:  # CloudWatch Logs turns these fields into metrics
+            fields["_aws"] = emf.metrics_block(proxy.settings.metrics_namespace, {
+                name: unit for name, unit in emf.PROXY_METRICS.items() if fields.get(name) != []})
+        proxy.log.event("INFO", logline.STATS, **fields)
         proxy.pipeline.notices.summarize(interval)
         _report_missing_keys(proxy)
 
