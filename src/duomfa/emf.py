@@ -41,3 +41,5 @@ PROXY_METRICS: dict[str, str] = {**dict.fromkeys(PROXY_COUNTS, COUNT), **dict.fr
 # --- the control plane's, in the same namespace ------------------------------------------------------------------
 RADIUS_IN_SYNC = "RadiusInSync"  # the directory updater, each run: 1 while MFA works as desired or is paused
 RADIUS_STATES = ("completed", "creating", "failed", "absent", "differs", "paused")  # Radius_<state>, 1 or 0
+# the rotation, once per rotation: 1 when finishSecret completed; 1 when any step failed (with the step's name)
+ROTATION_SUCCEEDED, ROTATION_FAILED = "RotationSucceeded", "RotationFailed"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -448,3 +449,45 @@ def test_settings_come_from_the_environment_and_are_checked():
         RotationSettings.from_environ({"CLUSTER": "c", "SERVICE": "s", "UPDATER_FUNCTION": "u", "RADIUS_PORT": "80"})
     with pytest.raises(ValueError, match="UPDATER_FUNCTION"):
         RotationSettings.from_environ({"CLUSTER": "c", "SERVICE": "s"})
+
+
+def test_the_rotations_outcome_is_a_metric_once_per_rotation(monkeypatch):
+    import io
+
+    from duomfa.control.runtime import set_log_stream
+
+    stream = io.StringIO()
+    set_log_stream(stream)
+    try:
+        settings = RotationSettings("c", "s", 1812, "u", 600, metrics_namespace="DuoMfa/test")
+        for step, outcome in (("createSecret", "created"), ("testSecret", "tested"), ("finishSecret", "nothing")):
+            rotation.publish_outcome(settings, step, outcome)  # nothing to say yet, or nothing done
+        rotation.publish_outcome(settings, "finishSecret", "finished")
+        rotation.publish_outcome(settings, "testSecret", None)
+        rotation.publish_outcome(dataclasses.replace(settings, metrics_namespace=""), "testSecret", None)
+    finally:
+        set_log_stream(None)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["step"], line["RotationSucceeded"], line["RotationFailed"]) for line in lines] == [
+        ("finishSecret", 1.0, 0.0), ("testSecret", 0.0, 1.0)]
+    for line in lines:
+        [directive] = line["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "DuoMfa/test" and directive["Dimensions"] == [[]]
+        assert {m["Name"] for m in directive["Metrics"]} == {"RotationSucceeded", "RotationFailed"}
+
+
+def test_a_failing_step_publishes_the_failure_and_still_fails(monkeypatch):
+    for name, setting in {"CLUSTER": "c", "SERVICE": "s", "UPDATER_FUNCTION": "u",
+                          "METRICS_NAMESPACE": "DuoMfa/test"}.items():
+        monkeypatch.setenv(name, setting)
+    published = []
+    monkeypatch.setattr(rotation, "publish_outcome", lambda settings, step, outcome: published.append((step, outcome)))
+
+    def broken(event, **kwargs):
+        raise RuntimeError("Secrets Manager said no")
+
+    monkeypatch.setattr(rotation, "rotate", broken)
+    with pytest.raises(RuntimeError, match="said no"):
+        rotation.handler({"Step": "testSecret", "SecretId": "arn", "ClientRequestToken": "t"}, Context(),
+                         client=lambda service: None)
+    assert published == [("testSecret", None)]

@@ -22,11 +22,13 @@ from duomfa.control.runtime import (
     env_int,
     env_text,
     log,
+    log_metrics,
     read_json_parameter,
     seconds_left,
     version_stages,
     version_with,
 )
+from duomfa.emf import ROTATION_FAILED, ROTATION_SUCCEEDED
 from duomfa.radius.exchange import status_server
 from duomfa.radius_udp import exchange
 
@@ -54,6 +56,7 @@ class RotationSettings:
     updater_function: str
     deadline_seconds: int
     state_parameter: str = ""  # the directory updater's state; empty: no check that the directory caught up
+    metrics_namespace: str = ""  # where the outcome metrics go (DuoMfa/STACK); empty: none
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RotationSettings:
@@ -61,7 +64,8 @@ class RotationSettings:
                    radius_port=env_int(environ, "RADIUS_PORT", 1812, 1025, 65535),
                    updater_function=env_text(environ, "UPDATER_FUNCTION"),
                    deadline_seconds=env_int(environ, "DEADLINE_SECONDS", 600, 10, 840),
-                   state_parameter=environ.get("STATE_PARAMETER", "").strip())
+                   state_parameter=environ.get("STATE_PARAMETER", "").strip(),
+                   metrics_namespace=environ.get("METRICS_NAMESPACE", "").strip())
 
 
 # --- the stage checks every step starts with (AWS's rotation template) ----------------------------------------
@@ -304,11 +308,28 @@ def rotate(event: Mapping[str, Any], *, secretsmanager: Any, ecs: Any, ecr: Any,
     return finish_secret(secretsmanager, secret_id, token, start_updater)
 
 
+def publish_outcome(settings: RotationSettings, step: str, outcome: str | None) -> None:
+    """The rotation's outcome as metrics: succeeded when finishSecret did its work, failed when any step raised
+    (`outcome` None); nothing for the steps between, or for a step that found nothing to do."""
+    if not settings.metrics_namespace or (outcome is not None and (step != "finishSecret" or outcome == "nothing")):
+        return
+    failed = outcome is None
+    log_metrics("rotation_outcome", settings.metrics_namespace,
+                {ROTATION_SUCCEEDED: 0.0 if failed else 1.0, ROTATION_FAILED: 1.0 if failed else 0.0}, step=step)
+
+
 def handler(event: dict[str, Any], context: Any, client: Any = None) -> None:
     """Secrets Manager → rotation. Env: CLUSTER, SERVICE, RADIUS_PORT, UPDATER_FUNCTION, DEADLINE_SECONDS,
-    STATE_PARAMETER (optional)."""
+    STATE_PARAMETER and METRICS_NAMESPACE (both optional)."""
     client = client or boto3.client
     settings = RotationSettings.from_environ(os.environ)
-    rotate(event, secretsmanager=client("secretsmanager"), ecs=client("ecs"), ecr=client("ecr"), ssm=client("ssm"),
-           settings=settings, start_updater=updater_starter(client("lambda"), settings.updater_function),
-           deadline_seconds=seconds_left(settings.deadline_seconds, context))
+    step = str(event.get("Step"))
+    try:
+        outcome = rotate(event, secretsmanager=client("secretsmanager"), ecs=client("ecs"), ecr=client("ecr"),
+                         ssm=client("ssm"), settings=settings,
+                         start_updater=updater_starter(client("lambda"), settings.updater_function),
+                         deadline_seconds=seconds_left(settings.deadline_seconds, context))
+    except Exception:
+        publish_outcome(settings, step, None)
+        raise
+    publish_outcome(settings, step, outcome)
