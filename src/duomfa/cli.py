@@ -95,14 +95,10 @@ def cmd_app_remove(args: argparse.Namespace) -> int:
 
 
 # duomfa mfa user …
-def _qr_text(uri: str) -> str:
-    import io
+def _qr_text(uri: str, style: str | None) -> str:
+    from duomfa.mfaservice import qr
 
-    import segno
-
-    buffer = io.StringIO()
-    segno.make(uri, error="m").terminal(out=buffer, compact=True)
-    return buffer.getvalue()
+    return qr.terminal(uri, style or ("ansi" if sys.stdout.isatty() else "plain"))
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
@@ -113,8 +109,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         lines.append(f"  device page: {device['device_page']}")
     if "totp_uri" in result:
         lines.append(f"  TOTP: {result['totp_uri']}")
-        lines.append("  scan this with an authenticator app:")
-        lines.append(_qr_text(result["totp_uri"]))
+        if args.qr != "none":
+            lines.append("  scan this with an authenticator app:")
+            lines.append(_qr_text(result["totp_uri"], args.qr))
     _emit(args, result, "\n".join(lines))
     return 0
 
