@@ -370,13 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data", metavar="DIR",
-                       help="the MFA service's data directory (default: a per-user directory, printed at start)")
+                       help="the directory `duomfa up` printed, or the MFA service's own data directory (default: "
+                            "the one `duomfa up` uses, a per-user directory)")
 
     def json_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
 
     up = commands.add_parser("up", help="run the local stack: MFA service, RADIUS proxy, demo user")
-    up.add_argument("--data", metavar="DIR", help="where the stack keeps its data (default: a per-user directory)")
+    up.add_argument("--data", metavar="DIR",
+                    help="where the stack keeps its data, the MFA service's in DIR/mfaservice; `duomfa mfa … --data` "
+                         "takes the same DIR (default: a per-user directory, printed at start)")
     up.add_argument("--port", type=int, default=1812, help="UDP port of the RADIUS proxy (default: 1812)")
     up.add_argument("--http-port", type=int, default=8080,
                     help="port of the proxy's /healthz, /readyz and /metrics (default: 8080)")
@@ -474,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--totp", action="store_true", help="the device shows TOTP passcodes (authenticator app)")
     p.add_argument("--push", action="store_true", help="the device approves pushes on its device page")
     p.add_argument("--phone", metavar="NUMBER", help="the device takes calls and SMS passcodes at NUMBER")
+    p.add_argument("--qr", choices=("ansi", "plain", "inverse", "none"),
+                   help="how the TOTP QR code is drawn: ansi (black on white whatever the terminal's colours; the "
+                        "default on a terminal), plain (no colour codes, blocks are dark: light backgrounds, files; "
+                        "the default otherwise), inverse (no colour codes, blocks are light: dark terminals), none")
     data_option(p)
     json_option(p)
     p.set_defaults(func=cmd_user_add)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from typing import Any
 
 # the JSON fields; only radius_secret is required, the Duo keys are read from AWSCURRENT
@@ -27,6 +28,10 @@ SHARED_SECRET_LENGTH = 32
 # $ and ! (shell expansion); % (configparser interpolation in Duo's authproxy.cfg); ; and # (INI comments); = and :
 # (INI key separators); , (comma-separated lists); - (a secret starting with it reads as a command-line option).
 EXCLUDED_CHARACTERS = " \"\\`'$!%;#=:,-"
+# what a shared secret is drawn from: Secrets Manager's letters, digits and punctuation, less the above. None of these
+# needs escaping inside a shell's quotes, and none is special to radclient or authproxy.cfg.
+SHARED_SECRET_ALPHABET = "".join(character for character in string.ascii_letters + string.digits + string.punctuation
+                                 if character not in EXCLUDED_CHARACTERS)
 
 
 def retired_tag_value(version_id: str, retire_at: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import sys
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from pathlib import Path
 import platformdirs
 
 MARKER_NAME = "duomfa-mfaservice.json"
+# `duomfa up` keeps the MFA service's data in this subdirectory of its own; --data takes either directory
+STACK_SERVICE_DIR = "mfaservice"
 MARKER_KIND = "duomfa-mfaservice"
 MARKER_FORMAT = 1
 PRIVATE_FILE_MODE = 0o600
@@ -96,8 +99,29 @@ def _narrow(path: Path, private_mode: int, notify: Notify) -> None:
         notify(f"{path}: mode {old:04o} -> {private_mode:04o} (the MFA service's data is for its owner only)")
 
 
+def default_stack_dir() -> Path:
+    """Where `duomfa up` keeps its data when given no --data; the MFA service's is in it, as STACK_SERVICE_DIR."""
+    return platformdirs.user_data_path("duomfa")
+
+
 def default_data_dir() -> Path:
-    return platformdirs.user_data_path("duomfa") / "mfaservice"
+    """The MFA service's data when given no --data: the one `duomfa up` uses, so both see the same users."""
+    return default_stack_dir() / STACK_SERVICE_DIR
+
+
+def earlier_default_stack_dir() -> Path:
+    """Where `duomfa up` kept its data by default before it shared the `duomfa mfa` commands' default."""
+    return platformdirs.user_data_path("duomfa") / "stack"
+
+
+def earlier_default_notice() -> str | None:
+    """What to say when the earlier default location holds a stack's data, so that it is never silently left
+    behind; None when it holds nothing."""
+    earlier = earlier_default_stack_dir()
+    if not (earlier / STACK_SERVICE_DIR / MARKER_NAME).exists():
+        return None
+    return (f"{earlier} holds the data of an earlier `duomfa up` (its default location before); the default is now "
+            f"{default_stack_dir()}. To go on with the earlier data, pass --data {shlex.quote(str(earlier))}")
 
 
 @dataclass(frozen=True)
@@ -142,20 +166,28 @@ class DataDir:
 
 
 def open_data_dir(path: Path | str | None, *, create: bool = True, notify: Notify = print_notice) -> DataDir:
-    """Open DIR, creating it on first use; refuse a directory that holds something else; make it private."""
-    data_dir = DataDir(Path(path) if path is not None else default_data_dir())
+    """Open DIR — the MFA service's own directory or the one `duomfa up` printed, which holds it — creating it on
+    first use; refuse a directory that holds something else; make it private."""
+    if path is None:
+        earlier = earlier_default_notice()
+        if earlier is not None:
+            notify(earlier)
+    data_dir = DataDir(service_dir(Path(path)) if path is not None else default_data_dir())
     root = data_dir.path
     if root.exists() and not root.is_dir():
-        raise DataDirError(f"{root} is a file, not a directory; pass --data with a directory path")
+        raise DataDirError(f"{root} is a file, not a directory; " + _what_to_pass(root))
     if data_dir.marker.exists():
         _check_marker(data_dir)
         make_private(root, notify)
         return data_dir
     if root.exists() and any(root.iterdir()):
         raise DataDirError(
-            f"{root} is not empty and is not a duomfa MFA service data directory (no {MARKER_NAME}); "
-            "choose an empty or new directory with --data"
+            f"{root} is not empty and is not a duomfa MFA service data directory (no {MARKER_NAME}) nor the "
+            f"directory of `duomfa up` (no {STACK_SERVICE_DIR}/{MARKER_NAME}); " + _what_to_pass(root)
         )
+    holder = next((parent for parent in root.absolute().parents if (parent / MARKER_NAME).exists()), None)
+    if holder is not None:  # e.g. its tls/ or logs/, still empty: a new service there would hide in the old one
+        raise DataDirError(f"{root} is inside the MFA service data directory {holder}; " + _what_to_pass(root))
     if not create:
         raise DataDirError(f"{root} holds no MFA service data yet; start it once with `duomfa mfa serve --data {root}`")
     existed = root.exists()
@@ -183,3 +215,34 @@ def _check_marker(data_dir: DataDir) -> None:
         raise DataDirError(
             f"{data_dir.path} has data format {marker.get('format')!r}; this duomfa reads format {MARKER_FORMAT}"
         )
+
+
+def service_dir(path: Path) -> Path:
+    """The MFA service's own directory for a --data DIR: DIR itself, or its STACK_SERVICE_DIR when DIR is the
+    directory `duomfa up` printed."""
+    if not (path / MARKER_NAME).exists() and (path / STACK_SERVICE_DIR / MARKER_NAME).exists():
+        return path / STACK_SERVICE_DIR
+    return path
+
+
+def _what_to_pass(path: Path) -> str:
+    """The end of a refusal: the data directory the user probably meant (one that holds `path`, or one in it), else
+    what --data takes."""
+    candidates = [parent for parent in path.absolute().parents if (parent / MARKER_NAME).exists()
+                  or (parent / STACK_SERVICE_DIR / MARKER_NAME).exists()][:1]
+    if not candidates and path.is_dir():
+        candidates = sorted(child for child in path.iterdir() if child.is_dir() and (
+            (child / MARKER_NAME).exists() or (child / STACK_SERVICE_DIR / MARKER_NAME).exists()))[:3]
+    if candidates:
+        named = [_stack_or_service(candidate) for candidate in candidates]
+        return "pass " + " or ".join(f"--data {shlex.quote(str(candidate))}" for candidate in named)
+    return (f"pass --data with the directory `duomfa up` printed (\"data in …\", it holds {STACK_SERVICE_DIR}/), an "
+            f"MFA service's own directory (it holds {MARKER_NAME}) or an empty or new directory; without --data, "
+            f"duomfa uses {default_stack_dir()}")
+
+
+def _stack_or_service(path: Path) -> Path:
+    """A service directory that is a stack's STACK_SERVICE_DIR is named by the stack's directory, as `up` prints."""
+    if path.name == STACK_SERVICE_DIR and (path / MARKER_NAME).exists():
+        return path.parent
+    return path
