@@ -74,11 +74,12 @@ class PushBroker:
         if transaction.txid not in self._events or transaction.txid in self._timers:
             return
         delay = max(0.0, transaction.expires_at - time.time())
+        # the coroutine is made when the timer fires: one made now would never be awaited if the push is answered
         self._timers[transaction.txid] = asyncio.get_running_loop().call_later(
-            delay, self._spawn, self._time_out(transaction.txid))
+            delay, self._spawn_time_out, transaction.txid)
 
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.create_task(coroutine)
+    def _spawn_time_out(self, txid: str) -> None:
+        task = asyncio.create_task(self._time_out(txid))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
