@@ -278,12 +278,38 @@ def cmd_radtest(args: argparse.Namespace) -> int:
 DIRECT_UPLOAD_LIMIT = 51_200  # bytes CloudFormation takes in a request body; larger templates go through S3
 
 
+SUPPORTED_NODE = (22, 24)  # the Node.js releases jsii 1.142 (and so aws-cdk-lib 2.275) supports
+
+
+def _node_major_version() -> int | None:
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        return None
+    try:
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout
+        return int(version.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    # jsii warns about Node versions CDK will stop supporting; the templates do not depend on it
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    node = _node_major_version()
+    if node is None:
+        raise CommandError("duomfa synth needs Node.js (22 or 24; the AWS CDK runs on it): install it, then run "
+                           "synth again")
+    if node < SUPPORTED_NODE[0]:
+        supported = " or ".join(map(str, SUPPORTED_NODE))
+        print(f"duomfa synth: Node {node} is older than the AWS CDK supports (Node {supported}); the templates are "
+              "written, but upgrade Node before relying on it", file=sys.stderr)
+    # jsii's own banner about the Node version, printed as Python byte strings, says the same less clearly
+    for warning in ("END_OF_LIFE", "DEPRECATED", "UNTESTED"):
+        os.environ.setdefault(f"JSII_SILENCE_WARNING_{warning}_NODE_VERSION", str(node))
     try:
         from duomfa.infra.app import synth_templates
     except ImportError as exc:
