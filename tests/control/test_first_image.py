@@ -1,5 +1,5 @@
 """The first-image wait: which pipeline run it waits for, when it reports done, and that a failed run fails the stack
-with the stage, the action and what went wrong. moto has no CodePipeline execution APIs (AWS-FACTS §5), so the calls
+with the stage, the action and what went wrong. moto has no CodePipeline execution APIs, so the calls
 are checked with botocore's Stubber against the real service model."""
 
 from __future__ import annotations

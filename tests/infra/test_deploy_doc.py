@@ -53,6 +53,6 @@ def test_guide_covers_what_a_deployer_needs():
                     "## Verifying a deployment", "## Monthly cost of the default deployment",
                     "## What differs from the AWS Partner Solution"):
         assert heading in text
-    # every bug of the original (AWS-FACTS §7) has a row saying how it is avoided
+    # every bug of the original that review found has a row saying how it is avoided
     assert [int(n) for n in re.findall(r"^\| (\d+) \|", text, re.MULTILINE)] == list(range(1, 18))
     assert "51,200 bytes" in text and "duomfa doctor --stack" in text
