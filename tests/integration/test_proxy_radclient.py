@@ -115,6 +115,15 @@ def test_wrong_shared_secret_gets_no_reply(stack):
     assert "Received" not in result.stdout
     assert "No reply from server" in result.stdout + result.stderr
     assert proxy.metric("duomfa_radius_drops_total", 'reason="bad_secret"') >= dropped + 1
+    # a person sees why at once: one WARNING naming the client and the likely cause, never the secret
+    deadline = time.time() + 5
+    while not (notices := [r for r in proxy.records("drop_notice") if r["reason"] == "bad_secret"]):
+        assert time.time() < deadline, "no drop_notice for the wrong shared secret"
+        time.sleep(0.1)
+    notice = notices[0]
+    assert notice["level"] == "WARNING" and notice["client"] == "127.0.0.1" and notice["first"] is True
+    assert "shared secret differs from the proxy's" in notice["cause"]
+    assert "not-the-secret" not in json.dumps(notices)
 
 
 def test_status_server_is_answered(stack):
