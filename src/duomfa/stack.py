@@ -148,7 +148,7 @@ async def start_stack(data: str | Path | None, *, port: int, http_port: int, mfa
             notify(earlier)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     mfa = await start_service(root / STACK_SERVICE_DIR, "127.0.0.1", mfa_port, policy, echo=None,
-                              log_requests=log_requests)
+                              log_requests=log_requests, port_option="--mfa-port")
     try:
         admin = Admin(mfa.data_dir.path, notify=notify)
         try:

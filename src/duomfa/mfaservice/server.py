@@ -17,6 +17,7 @@ from duomfa.mfaservice.datadir import DataDir, open_data_dir
 from duomfa.mfaservice.service import MfaService, Policy
 from duomfa.mfaservice.store import Store
 from duomfa.mfaservice.tls import ensure_server_cert, server_names, server_ssl_context
+from duomfa.ports import port_unavailable
 from duomfa.process import raise_open_file_limit, tune_garbage_collector
 from duomfa.signals import wait_for_stop_signal
 
@@ -57,9 +58,10 @@ class RunningService:
 
 async def start_service(data_path: Path | str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                         policy: Policy = DEFAULT_POLICY, echo: TextIO | None = None,
-                        log_requests: bool = False) -> RunningService:
+                        log_requests: bool = False, port_option: str = "--port") -> RunningService:
     """Serve the Auth API and device pages. `echo`: where authentication lines (and, with `log_requests`, request
-    lines) are copied besides the data directory's logs."""
+    lines) are copied besides the data directory's logs; `port_option`: what chose the port, for the message when
+    it is taken."""
     data_dir = open_data_dir(data_path)
     store = Store(data_dir.database)
     ensure_server_cert(data_dir, server_names(host))
@@ -69,7 +71,12 @@ async def start_service(data_path: Path | str | None, host: str = DEFAULT_HOST, 
     runner = web.AppRunner(build_app(service, request_log), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=server_ssl_context(data_dir), backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        store.close()
+        raise port_unavailable(exc, "TCP", host, port, port_option) from None
     bound_port = port
     if port == 0:
         server = site._server  # the ephemeral port the OS picked
