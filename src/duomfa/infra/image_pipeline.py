@@ -52,7 +52,8 @@ CONNECTION_PREFIXES = ("codestar-connections", "codeconnections")
 
 class ImagePipeline(Construct):
     """Exposes `pipeline_name`, `pipeline_arn`, `project`, `artifact_bucket`, `build_timeout`, `queued_timeout`,
-    and `deploy_new_images_to(cluster, service)` once the service exists."""
+    `deploy_new_images_to(cluster, service)` once the service exists, and then
+    `also_run_after_each_new_image(target)`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, repository: ecr.IRepository,
                  topic: sns.ITopic, use_codecommit: CfnCondition, codecommit_repository: str, github_owner: str,
@@ -227,6 +228,12 @@ class ImagePipeline(Construct):
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
             actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}))
+
+    def also_run_after_each_new_image(self, target: events.IRuleTarget) -> None:
+        """`target` runs after each successful run too, as the deployment of the new image does."""
+        if "succeeded" not in self.rules:
+            raise RuntimeError("deploy_new_images_to makes the rule on successful runs: call it first")
+        self.rules["succeeded"].add_target(target)
 
     def deploy_new_images_to(self, cluster: ecs.ICluster, service: ecs.FargateService) -> lambda_.Function:
         """After each successful run, one forced deployment of `service` (see the module's docstring)."""

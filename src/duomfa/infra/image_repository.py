@@ -5,8 +5,9 @@ The image pipeline builds into it and tags `latest`; the proxy service runs `lat
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -16,6 +17,8 @@ IMAGE_TAG = "latest"
 
 
 class ImageRepository(Construct):
+    """Exposes `repository`, `image_tag` and `allow_lambda_pulls()` for the control plane's image functions."""
+
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, retention_days: float) -> None:
         super().__init__(scope, construct_id)
         self.repository = ecr.Repository(
@@ -38,3 +41,11 @@ class ImageRepository(Construct):
         cfn_resource(self.repository).add_property_override(
             "LifecyclePolicy.LifecyclePolicyText", Stack.of(self).to_json_string(policy))
         self.image_tag = IMAGE_TAG
+
+    def allow_lambda_pulls(self) -> None:
+        """Lambda pulls the image with its service principal, for functions of this account only."""
+        self.repository.add_to_resource_policy(iam.PolicyStatement(
+            sid="LambdaPullsControlPlaneImage", principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            conditions={"StringLike": {"aws:sourceArn":
+                                       f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:function:*"}}))

@@ -14,8 +14,8 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from duomfa.infra.directory import DirectoryEndpoint
-from duomfa.infra.escape_hatch import cfn_resource
-from duomfa.infra.proxy_service import CONTAINER_NAME, HTTP_PORT, ProxyService
+from duomfa.infra.logical_ids import keep_logical_ids
+from duomfa.infra.proxy_service import HTTP_PORT, ProxyService
 
 # a draining proxy keeps its flows this long: longer than a push may wait (75 s + 5), so a pending push's reply still
 # reaches the directory; then the flows are cut (connection termination), so a busy flow moves to a healthy proxy
@@ -41,14 +41,15 @@ class RadiusLoadBalancer(Construct):
                                        ip_protocol=protocol, from_port=to_port, to_port=to_port,
                                        destination_security_group_id=proxies.security_group.security_group_id,
                                        description=what)
-        ec2.CfnSecurityGroupIngress(self, "ProxiesFromLoadBalancer", group_id=proxies.security_group.security_group_id,
-                                    ip_protocol="udp", from_port=port, to_port=port,
-                                    source_security_group_id=self.security_group.security_group_id,
-                                    description="RADIUS through the load balancer")
-        ec2.CfnSecurityGroupIngress(self, "HealthFromLoadBalancer", group_id=proxies.security_group.security_group_id,
-                                    ip_protocol="tcp", from_port=HTTP_PORT, to_port=HTTP_PORT,
-                                    source_security_group_id=self.security_group.security_group_id,
-                                    description="load balancer health checks on /healthz")
+        # the proxies' rules, made here before the proxies owned them: they keep those logical IDs
+        from_load_balancer = proxies.allow_radius_from(self.security_group.security_group_id,
+                                                       "RADIUS through the load balancer", "FromLoadBalancer",
+                                                       condition=condition)
+        keep_logical_ids(from_load_balancer, parent=self, construct_id="ProxiesFromLoadBalancer")
+        health_checks = proxies.allow_health_checks_from(self.security_group.security_group_id,
+                                                         "load balancer health checks on /healthz",
+                                                         "HealthChecksFromLoadBalancer", condition=condition)
+        keep_logical_ids(health_checks, parent=self, construct_id="HealthFromLoadBalancer")
         ec2.CfnSecurityGroupEgress(self, "DirectoryToLoadBalancer", group_id=directory.security_group_id,
                                    ip_protocol="udp", from_port=port, to_port=port,
                                    destination_security_group_id=self.security_group.security_group_id,
@@ -92,13 +93,7 @@ class RadiusLoadBalancer(Construct):
         # listener when the load balancer is on.
         gate = CfnWaitConditionHandle(self, "ListenerReady")
         gate.cfn_options.metadata = {"Listener": Fn.condition_if(condition.logical_id, self.listener.ref, "")}
-        service = cfn_resource(proxies.service)
-        service.node.add_dependency(gate)
-        service.add_property_override("LoadBalancers", Fn.condition_if(condition.logical_id, [{
-            "ContainerName": CONTAINER_NAME, "ContainerPort": port, "TargetGroupArn": self.target_group.ref,
-        }], Aws.NO_VALUE))
-        service.add_property_override("HealthCheckGracePeriodSeconds",
-                                      Fn.condition_if(condition.logical_id, 30, Aws.NO_VALUE))
+        proxies.attach_target_group(self.target_group.ref, condition=condition, listener_ready=gate)
         self.dns_name = self.load_balancer.attr_dns_name
         self.addresses = addresses
 

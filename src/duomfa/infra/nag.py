@@ -4,7 +4,7 @@ the names cdk-nag gives the wildcards an AwsSolutions-IAM5 suppression applies t
 from __future__ import annotations
 
 from aws_cdk import Stack
-from cdk_nag import NagPackSuppression
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import IConstruct
 
 from duomfa.infra.escape_hatch import cfn_resource
@@ -22,6 +22,17 @@ ROLE_POLICY_REASON = ("CDK's grant policy, owned by this one role and naming onl
 
 ONCE_PER_STACK_OPERATION = ("runs once per stack operation; reserving concurrency fails in accounts with the "
                             "minimum concurrency quota")
+
+
+# the address tracker's and the directory updater's: they call only AWS APIs, and overlapping runs are safe
+OVERLAP_SAFE_FUNCTION_REASONS = [
+    {"id": "NIST.800.53.R5-LambdaInsideVPC", "reason": "it calls only AWS APIs (ECS, SSM, Secrets Manager, Directory "
+                                                       "Service, SNS) and needs nothing inside the VPC"},
+    {"id": "NIST.800.53.R5-LambdaConcurrency", "reason": "reserving concurrency fails a first create in accounts "
+                                                         "with the minimum quota; overlapping runs are safe by design "
+                                                         "(each re-reads the live state and converges on the "
+                                                         "latest)"},
+]
 
 
 def custom_resource_function_reasons(outside_vpc: str, *, invoked_by: str = "CloudFormation") -> list[dict[str, str]]:
@@ -50,6 +61,14 @@ def arn_wildcard(construct: IConstruct, suffix: str) -> str:
 def arn_pattern(service: str, resource: str) -> str:
     """cdk-nag's name for arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE, with <LogicalId> for a resource's Ref."""
     return f"Resource::arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
+
+
+def suppress_role_policy(role: IConstruct) -> None:
+    """NIST.800.53.R5-IAMNoInlinePolicy on the role's grants policy, for ROLE_POLICY_REASON. Call once the policy
+    exists: a suppression applies to the children there are."""
+    NagSuppressions.add_resource_suppressions(role, [
+        {"id": "NIST.800.53.R5-IAMNoInlinePolicy", "reason": ROLE_POLICY_REASON},
+    ], apply_to_children=True)
 
 
 def wildcards(reason: str, applies_to: list[str]) -> NagPackSuppression:

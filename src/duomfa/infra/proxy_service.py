@@ -4,7 +4,7 @@ subnets with autoscaling, and the security groups between the directory and the 
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, Duration, Fn, RemovalPolicy, Token
+from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -13,7 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagSuppressions
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from duomfa.infra.directory import DirectoryEndpoint
 from duomfa.infra.escape_hatch import cfn_resource
@@ -33,7 +33,8 @@ MEMORY_TARGET_PERCENT = 80
 
 class ProxyService(Construct):
     """Exposes `cluster`, `service`, `task_definition`, `security_group`, `log_group`, `task_role` for the
-    load balancer, monitoring and the control plane."""
+    load balancer, monitoring and the control plane; what those change here (who may reach the proxies, a target
+    group, what the service starts after) goes through its methods."""
 
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, directory: DirectoryEndpoint,
                  secret: secretsmanager.ISecret, key: kms.IKey, repository: ecr.IRepository, image_tag: str,
@@ -152,12 +153,57 @@ class ProxyService(Construct):
         self.container.add_environment("DUOMFA_STATUS_SERVER_CLIENTS", source_cidrs)
 
     def allow_radius_from(self, source_security_group_id: str, description: str, construct_id: str,
-                          port: float | None = None) -> None:
-        """Let RADIUS (UDP) in from a security group: the directory's, or the load balancer's."""
+                          port: float | None = None, *,
+                          condition: CfnCondition | None = None) -> ec2.CfnSecurityGroupIngress:
+        """Let RADIUS (UDP) in from a security group: the directory's, or the load balancer's (while `condition`
+        holds)."""
         port = self.radius_port if port is None else port
-        ec2.CfnSecurityGroupIngress(self, construct_id, group_id=self.security_group.security_group_id,
-                                    ip_protocol="udp", from_port=port, to_port=port,
-                                    source_security_group_id=source_security_group_id, description=description)
+        return self._allow_from(source_security_group_id, "udp", port, description, construct_id, condition)
+
+    def allow_health_checks_from(self, source_security_group_id: str, description: str, construct_id: str, *,
+                                 condition: CfnCondition | None = None) -> ec2.CfnSecurityGroupIngress:
+        """Let a load balancer's health checks (HTTP /healthz) in from its security group."""
+        return self._allow_from(source_security_group_id, "tcp", HTTP_PORT, description, construct_id, condition)
+
+    def _allow_from(self, source_security_group_id: str, protocol: str, port: float, description: str,
+                    construct_id: str, condition: CfnCondition | None) -> ec2.CfnSecurityGroupIngress:
+        rule = ec2.CfnSecurityGroupIngress(self, construct_id, group_id=self.security_group.security_group_id,
+                                           ip_protocol=protocol, from_port=port, to_port=port,
+                                           source_security_group_id=source_security_group_id,
+                                           description=description)
+        if condition is not None:
+            rule.cfn_options.condition = condition
+        return rule
+
+    def attach_target_group(self, target_group_arn: str, *, condition: CfnCondition, listener_ready: IConstruct,
+                            grace_period_seconds: int = 30) -> None:
+        """While `condition` holds, the service registers its tasks' RADIUS port in the target group, and waits
+        `grace_period_seconds` for the group's health checks. `listener_ready`: what the service is created after
+        (ECS registers tasks only in a target group that already has a listener)."""
+        service = cfn_resource(self.service)
+        service.node.add_dependency(listener_ready)
+        service.add_property_override("LoadBalancers", Fn.condition_if(condition.logical_id, [{
+            "ContainerName": CONTAINER_NAME, "ContainerPort": self.radius_port, "TargetGroupArn": target_group_arn,
+        }], Aws.NO_VALUE))
+        service.add_property_override("HealthCheckGracePeriodSeconds",
+                                      Fn.condition_if(condition.logical_id, grace_period_seconds, Aws.NO_VALUE))
+
+    def start_after(self, *dependencies: IConstruct) -> None:
+        """The service (and its scaling) is created only after these: its first image, the Duo keys in its
+        secret."""
+        for dependency in dependencies:
+            self.service.node.add_dependency(dependency)
+
+
+def task_statements(cluster: ecs.ICluster) -> list[iam.PolicyStatement]:
+    """What listing and describing a cluster's tasks needs: ecs:ListTasks has no resource-level permissions, so its
+    ecs:cluster condition limits it; ecs:DescribeTasks names the cluster's tasks."""
+    return [
+        iam.PolicyStatement(actions=["ecs:ListTasks"], resources=["*"],
+                            conditions={"ArnEquals": {"ecs:cluster": cluster.cluster_arn}}),
+        iam.PolicyStatement(actions=["ecs:DescribeTasks"], resources=[
+            f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:task/{cluster.cluster_name}/*"]),
+    ]
 
 
 def allow_dns_to(scope: Construct, prefix: str, group_id: str, directory_group_id: str) -> None:

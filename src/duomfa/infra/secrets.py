@@ -50,7 +50,7 @@ class ProxySecret(Construct):
                 secret_string_template="{}", generate_string_key=secret_document.RADIUS_SECRET,
                 password_length=RADIUS_SECRET_LENGTH, exclude_characters=RADIUS_SECRET_EXCLUDED_CHARACTERS,
                 include_space=False, require_each_included_type=True))
-        # rotated by the control plane (duomfa.infra.control_plane: its RotationSchedule)
+        # rotated by the control plane (duomfa.infra.secret_rotation: its RotationSchedule)
         self.duo_keys = self._duo_keys(ikey=ikey, skey=skey, api_host=api_host, key=key)
 
     def _duo_keys(self, *, ikey: str, skey: str, api_host: str, key: kms.IKey) -> CustomResource:

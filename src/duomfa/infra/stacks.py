@@ -7,7 +7,7 @@ probes come from there): the new VPC's parameters, or a lookup of the existing s
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, DefaultStackSynthesizer, Fn
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
@@ -18,6 +18,7 @@ from duomfa.infra.first_image import FirstImage
 from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.image_repository import ImageRepository
 from duomfa.infra.load_balancer import RadiusLoadBalancer
+from duomfa.infra.logical_ids import StableLogicalIdStack
 from duomfa.infra.monitoring import Monitoring
 from duomfa.infra.network import Network, SubnetCidrs, select_zones
 from duomfa.infra.parameters import ExistingDirectoryParameters, NewVpcParameters, ProxyParameters
@@ -25,8 +26,9 @@ from duomfa.infra.proxy_service import ProxyService
 from duomfa.infra.secrets import ProxySecret
 
 
-class DuoMfaStack(Stack):
-    """What both variants share: parameters, key, secret, image repository, proxies, load balancer, monitoring."""
+class DuoMfaStack(StableLogicalIdStack):
+    """What both variants share: parameters, key, secret, image repository, proxies, load balancer, monitoring.
+    Deployed stacks keep their resources' logical IDs when constructs are added around them (logical_ids.py)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, description: str, federal: bool = False) -> None:
         # no bootstrap-version rule: the synthesized template must deploy from the console in an account that was
@@ -83,12 +85,11 @@ class DuoMfaStack(Stack):
         self.first_image = FirstImage(self, "FirstImage", pipeline=self.pipeline, key=self.encryption.key,
                                       log_retention_days=p.log_retention_days.value_as_number)
         # the proxies start with an image in the repository and the Duo keys in their secret
-        self.proxies.service.node.add_dependency(self.first_image.resource)
-        self.proxies.service.node.add_dependency(self.secret.duo_keys)
+        self.proxies.start_after(self.first_image.resource, self.secret.duo_keys)
         self.pipeline.deploy_new_images_to(self.proxies.cluster, self.proxies.service)
         self.control_plane = ControlPlane(
-            self, "ControlPlane", key=self.encryption.key, secret=self.secret.secret, repository=self.image.repository,
-            image_tag=self.image.image_tag, first_image=self.first_image.resource, pipeline=self.pipeline,
+            self, "ControlPlane", key=self.encryption.key, secret=self.secret.secret, image=self.image,
+            first_image=self.first_image.resource, pipeline=self.pipeline,
             proxies=self.proxies, topic=self.monitoring.topic, directory_id=directory.directory_id,
             address_parameter_name=self.radius_servers_parameter_name,
             state_parameter_name=self.directory_state_parameter_name, load_balancer=self.load_balancer,
