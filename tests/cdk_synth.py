@@ -1,8 +1,9 @@
 """The CDK tests' helpers: synthesize one stack with the cdk-nag packs applied, read what they reported, and read
-the template's policies."""
+the template's policies and its dashboard's body."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from aws_cdk import App, Aspects, Stack
@@ -60,3 +61,31 @@ def statements(document: dict) -> list[dict]:
 def principals(statement: dict, kind: str) -> list:
     value = statement.get("Principal", {}).get(kind, [])
     return value if isinstance(value, list) else [value]
+
+
+def joined_json(value: dict | str) -> object:
+    """A JSON document that CDK rendered as an Fn::Join of text and intrinsics (a dashboard body), parsed: each
+    intrinsic that is a whole JSON string comes back as itself ({"Ref": ...}); one inside a longer string stays as
+    a «n» marker in that string."""
+    if isinstance(value, str):
+        return json.loads(value)
+    separator, parts = value["Fn::Join"]
+    intrinsics: dict[str, object] = {}
+    pieces = []
+    for part in parts:
+        if not isinstance(part, str):
+            marker = f"«{len(intrinsics)}»"
+            intrinsics[marker], part = part, marker
+        pieces.append(part)
+    text = separator.join(pieces)
+
+    def restore(item: object) -> object:
+        if isinstance(item, str):
+            return intrinsics.get(item, item)
+        if isinstance(item, list):
+            return [restore(element) for element in item]
+        if isinstance(item, dict):
+            return {key: restore(element) for key, element in item.items()}
+        return item
+
+    return restore(json.loads(text))

@@ -30,6 +30,22 @@ STATS_DROPPED = "dropped"  # a field of the stats line: datagrams dropped in the
 STACK_EVENTS = frozenset({FAIL_OPEN, DUO_FAULT_AFTER_PREAUTH, DUO_KEYS_MISSING, DUO_ERROR, SECRETS_SOURCE_ERROR, STATS})
 STACK_FIELDS = frozenset({STATS_DROPPED})
 
+# events, fields and values the stack's saved Logs Insights queries read (duomfa.infra.saved_queries): a test runs
+# the proxy and the control plane and checks each query's fields and values against their lines
+EVENT, LEVEL = "event", "level"
+AUTH = "auth"  # one per answered Access-Request
+RESULT, REASON, USERNAME, CLIENT, FACTOR, DUO_STATUS = "result", "reason", "username", "client", "factor", "duo_status"
+ACCEPT, REJECT = "accept", "reject"  # the values of result
+PUSH_FACTORS = ("push", "phone")  # the factors that wait for the person
+PUSH_REFUSALS = ("deny", "timeout", "fraud")  # Duo's status when the person said no, did not answer, or said fraud
+DROP_NOTICE = "drop_notice"  # with reason and client; `first` on the first drop, then `count` once a minute
+DROP_FIRST, DROP_COUNT = "first", "count"
+# the control plane's lines (duomfa.control.inline_support.log): what each step found and what it did
+ROTATION, DIRECTORY_UPDATER, ADDRESS_TRACKER = "rotation", "directory_updater", "address_tracker"
+STEP, FOUND, DID = "step", "found", "did"
+VERSION = "version"  # the rotation's lines: the secret version being rotated (the rotation's ClientRequestToken)
+SECRET_VERSION = "secret_version"  # the address tracker's writes
+
 
 def record(level: str, event: str, fields: dict[str, Any]) -> dict[str, Any]:
     return {"time": round(time.time(), 3), "level": level, "event": event, **fields}
@@ -145,7 +161,7 @@ class JsonLog:
                 pass  # stdout closed: logging must never stop authentication
 
     def auth(self, **fields: Any) -> None:
-        self._line(record("INFO", "auth", fields))
+        self._line(record("INFO", AUTH, fields))
 
     def event(self, level: str, event: str, **fields: Any) -> None:
         self._line(record(level, event, fields))

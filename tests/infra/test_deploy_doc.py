@@ -56,3 +56,19 @@ def test_guide_covers_what_a_deployer_needs():
     # every bug of the original that review found has a row saying how it is avoided
     assert [int(n) for n in re.findall(r"^\| (\d+) \|", text, re.MULTILINE)] == list(range(1, 18))
     assert "51,200 bytes" in text and "duomfa doctor --stack" in text
+
+
+def test_every_stack_output_is_listed_under_verifying_a_deployment(new_vpc, existing_vpc):
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index("## Verifying a deployment"):text.index("## Monthly cost")]
+    listed = set(re.findall(r"`(\w+)`", section))
+    for stack in (new_vpc, existing_vpc):
+        assert set(stack.json["Outputs"]) <= listed, set(stack.json["Outputs"]) - listed
+
+
+def test_operate_md_sends_readers_to_outputs_that_exist(existing_vpc):
+    text = (DOC.parent / "operate.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(\w*(?:FunctionName|DashboardName))`", text))
+    assert "DirectoryUpdaterFunctionName" in named and "DashboardName" in named
+    assert named <= set(existing_vpc.json["Outputs"])
+    assert "in the stack's resources" not in text  # the names are outputs now

@@ -311,3 +311,32 @@ def test_each_function_whose_concurrency_suppression_says_it_reserves_none_reser
     assert len(suppressed) >= 5
     for name, function in suppressed.items():
         assert "ReservedConcurrentExecutions" not in function["Properties"], name
+
+
+def all_allow_statements(s: Synthesized) -> list[dict]:
+    """Every Allow statement of every identity policy in the template, both branches of a statement chosen by
+    Fn::If included."""
+    documents = [p["Properties"]["PolicyDocument"] for p in s.resources("AWS::IAM::Policy").values()]
+    documents += [p["Properties"]["PolicyDocument"] for p in s.resources("AWS::IAM::ManagedPolicy").values()]
+    documents += [inline["PolicyDocument"] for role in s.resources("AWS::IAM::Role").values()
+                  for inline in role["Properties"].get("Policies", [])]
+    found = []
+    for document in documents:
+        for statement in statements(document):
+            branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+            found += [b for b in branches if isinstance(b, dict) and b.get("Effect") == "Allow"]
+    return found
+
+
+def test_no_role_may_put_metric_data_outside_a_namespace_condition(variant):
+    """The proxies and the control plane publish their metrics through their log lines (the embedded metric format),
+    so no role needs cloudwatch:PutMetricData; one that ever does must name its namespace."""
+    for role in variant.resources("AWS::IAM::Role").values():
+        assert not role["Properties"].get("ManagedPolicyArns"), role  # nothing granted out of sight
+    statements_found = all_allow_statements(variant)
+    assert statements_found
+    for statement in statements_found:
+        actions = [a for a in as_list(statement.get("Action", [])) if isinstance(a, str)]
+        if any(fnmatch.fnmatchcase("cloudwatch:PutMetricData".lower(), a.lower()) for a in actions):
+            conditions = {key for operator in statement.get("Condition", {}).values() for key in operator}
+            assert "cloudwatch:namespace" in conditions, statement

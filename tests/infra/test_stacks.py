@@ -169,12 +169,14 @@ def test_task_environment_is_one_the_proxy_accepts(variant):
     assert set(environment) == {"DUOMFA_SECRETS_SOURCE", "DUOMFA_RADIUS_CLIENTS", "DUOMFA_PORT",
                                 "DUOMFA_FAILMODE", "DUOMFA_HTTP_PORT", "DUOMFA_API_TIMEOUT",
                                 "DUOMFA_STATUS_SERVER_CLIENTS", "DUOMFA_EXEMPT_USERNAMES", "DUOMFA_HTTP_PROXY",
-                                "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE"}
+                                "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE", "DUOMFA_METRICS_NAMESPACE"}
     assert environment["DUOMFA_EXEMPT_USERNAMES"] == ref("ExemptUsernames")
     assert environment["DUOMFA_HTTP_PROXY"] == ref("HttpProxy")
     assert environment["DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE"] == ref("MaxPushesPerUserPerMinute")
     assert environment["DUOMFA_PORT"] == ref("RadiusPort")
     assert environment["DUOMFA_FAILMODE"] == ref("FailMode")
+    # the stats line's metrics go to the stack's namespace, where its dashboard and alarms read them
+    assert environment["DUOMFA_METRICS_NAMESPACE"] == {"Fn::Join": ["/", ["DuoMfa", ref("AWS::StackName")]]}
     secret = next(iter(variant.resources("AWS::SecretsManager::Secret")))
     assert environment["DUOMFA_SECRETS_SOURCE"] == {"Fn::Join": ["", ["aws-secretsmanager:", ref(secret)]]}
     # the same settings, with deploy-time values filled in, load in the proxy's own configuration code
@@ -184,9 +186,9 @@ def test_task_environment_is_one_the_proxy_accepts(variant):
                     "DUOMFA_RADIUS_CLIENTS": "10.0.0.10,10.0.32.10", "DUOMFA_PORT": "1812",
                     "DUOMFA_FAILMODE": "secure", "DUOMFA_STATUS_SERVER_CLIENTS": "10.0.0.0/19,10.0.32.0/19",
                     "DUOMFA_EXEMPT_USERNAMES": " svc-break-glass, svc-backup ", "DUOMFA_HTTP_PROXY": "",
-                    "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE": "3"})
+                    "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE": "3", "DUOMFA_METRICS_NAMESPACE": "DuoMfa/duomfa-prod"})
     settings = load_settings(None, example)
-    assert settings is not None
+    assert settings is not None and settings.metrics_namespace == "DuoMfa/duomfa-prod"
 
 
 def test_task_role_may_read_the_secret_and_nothing_else(variant):
@@ -406,6 +408,16 @@ def test_stack_exposes_what_the_control_plane_needs(variant):
     assert {"ProxySecurityGroupId", "RadiusServersParameterName", "SecretArn", "TopicArn", "LoadBalancerDnsName",
             "LoadBalancerAddresses", "DirectoryStateParameterName",
             "DeadLetterQueueUrl"} <= set(variant.json["Outputs"])
+
+
+def test_the_outputs_name_the_control_plane_functions(variant):
+    functions = {name: function["Properties"]["Description"]
+                 for name, function in variant.resources("AWS::Lambda::Function").items()}
+    for output, description in (("DirectoryUpdaterFunctionName", "Duo MFA: converges the directory's RADIUS"),
+                                ("RotationFunctionName", "Duo MFA: rotates the RADIUS shared secret"),
+                                ("AddressTrackerFunctionName", "Duo MFA: writes the running proxies' addresses")):
+        function = variant.json["Outputs"][output]["Value"]["Ref"]
+        assert functions[function].startswith(description), output
 
 
 def test_the_proxies_may_reach_dns_on_the_directory_and_the_web_proxy_only_when_one_is_set(variant):

@@ -105,6 +105,19 @@ def test_both_partitions_keep_the_least_privilege_statements(templates):
                     assert "kms:ViaService" in statement["Condition"]["StringEquals"], (name, statement)
 
 
+def test_both_partitions_have_the_same_dashboard_and_saved_queries(templates):
+    """The dashboard and query assertions read the commercial synth (tests/infra/test_dashboard.py); the written
+    templates of both partitions carry the same resources (and cfn-lint finds both types in the GovCloud regions)."""
+    for variant in ("new-vpc", "existing-vpc"):
+        observed = {}
+        for partition in ("aws", "aws-us-gov"):
+            resources = json.loads(templates[f"{partition}/{variant}"].read_text(encoding="utf-8"))["Resources"]
+            observed[partition] = {name: resource for name, resource in resources.items()
+                                   if resource["Type"] in ("AWS::CloudWatch::Dashboard", "AWS::Logs::QueryDefinition")}
+        assert sorted(r["Type"] for r in observed["aws"].values()).count("AWS::Logs::QueryDefinition") == 5
+        assert observed["aws"] == observed["aws-us-gov"], variant
+
+
 def test_govcloud_templates_suggest_duo_federal(templates):
     gov = json.loads(templates["aws-us-gov/existing-vpc"].read_text(encoding="utf-8"))
     assert "e.g. api-XXXXXXXX.duofederal.com" in gov["Parameters"]["DuoApiHost"]["Description"]

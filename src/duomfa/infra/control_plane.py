@@ -8,6 +8,8 @@ from aws_cdk import Aws, CfnCondition, CustomResource, Fn
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
@@ -22,6 +24,7 @@ from duomfa.infra.image_function import HANDLERS, LAMBDA_ENTRYPOINT, ImageFuncti
 from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.image_repository import ImageRepository
 from duomfa.infra.load_balancer import RadiusLoadBalancer
+from duomfa.infra.monitoring import stack_namespace
 from duomfa.infra.proxy_service import ProxyService
 from duomfa.infra.secret_rotation import SecretRotation
 
@@ -33,8 +36,9 @@ PARAMETER_SEED = "none"  # neither the tracker's nor the updater's format: the u
 
 class ControlPlane(Construct):
     """Exposes its parts (`updater`, `disable_radius`, `rotation`, `tracker`, `function_images`, `notices`), and
-    `address_parameter`, `state_parameter`, `dead_letters`, `alarms` by name, and `secret_value_roles` (the roles
-    that read or write the secret's value)."""
+    `address_parameter`, `state_parameter`, `dead_letters`, `alarms` by name, `secret_value_roles` (the roles
+    that read or write the secret's value), `functions` by what they do and `rotation_log_groups` (the logs of the
+    rotation, the updater and the tracker)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, secret: secretsmanager.ISecret,
                  image: ImageRepository, first_image: CustomResource, pipeline: ImagePipeline, proxies: ProxyService,
@@ -44,7 +48,7 @@ class ControlPlane(Construct):
                  radius_timeout: str, radius_retries: str, rotation_schedule: str, log_retention_days: float,
                  directory_mfa: str = "Enabled", directory_security_group_id: str = "") -> None:
         super().__init__(scope, construct_id)
-        self.metrics_namespace = Fn.join("/", ["DuoMfa", Aws.STACK_NAME])
+        self.metrics_namespace = stack_namespace()
 
         # what the functions pass on to each other: the proxies' addresses (the tracker writes them, the updater reads
         # them), and what the updater last applied (the rotation reads it)
@@ -100,3 +104,9 @@ class ControlPlane(Construct):
 
         # the tracker only describes the secret: its value is read and written by these (ProxySecret's resource policy)
         self.secret_value_roles: list[iam.IRole] = [self.rotation.function.role, self.updater.function.role]
+        # for the dashboard and the saved queries: the functions by what they do, and the logs of a rotation's steps
+        self.functions: dict[str, lambda_.IFunction] = {
+            "rotation": self.rotation.function.function, "address tracker": self.tracker.function.function,
+            "directory updater": self.updater.function.function, "function images": self.function_images.function}
+        self.rotation_log_groups: list[logs.ILogGroup] = [
+            self.rotation.function.log_group, self.updater.function.log_group, self.tracker.function.log_group]

@@ -103,5 +103,5 @@ class DirectoryUpdater(Construct):
         """What the updater publishes each run: 1 while the directory is Completed as desired, or paused by
         DirectoryMfa; 0 otherwise."""
         return cloudwatch.Metric(namespace=self._metrics_namespace, metric_name=emf.RADIUS_IN_SYNC,
-                                 dimensions_map={"DirectoryId": self._directory_id}, statistic="Maximum",
+                                 dimensions_map={emf.DIRECTORY_ID: self._directory_id}, statistic="Maximum",
                                  period=UPDATER_SCHEDULE)

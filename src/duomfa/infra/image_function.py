@@ -109,7 +109,7 @@ class ImageFunction(Construct):
     """A function running HANDLERS[handler] from the proxy's image, created only once the image exists: its own role
     (`permissions` first, then its log group and key), encrypted log group and environment; `asynchronous`: failed
     invocations go to the dead-letter queue. Its resources are named after it, as its parent's: NAME, NAMERole (or
-    `role_id`), NAMELogs. Exposes `function`, `role` and `event_target()`."""
+    `role_id`), NAMELogs. Exposes `function`, `role`, `log_group` and `event_target()`."""
 
     def __init__(self, scope: Construct, name: str, *, shared: ImageFunctions, handler: str, description: str,
                  role_description: str, permissions: Sequence[iam.PolicyStatement], environment: dict[str, str],
@@ -120,7 +120,7 @@ class ImageFunction(Construct):
         self.role = lambda_role(self, role_id or f"{name}Role", role_description)
         for statement in permissions:
             self.role.add_to_policy(statement)
-        log_group = shared.log_group(self, f"{name}Logs")
+        self.log_group = log_group = shared.log_group(self, f"{name}Logs")
         log_group.grant_write(self.role)
         shared.allow_environment(self.role, asynchronous=asynchronous)
         code = lambda_.DockerImageCode.from_ecr(shared.repository, tag_or_digest=shared.image_tag,

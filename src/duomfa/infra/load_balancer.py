@@ -7,7 +7,8 @@ the directory. Everything here exists only under the LoadBalancerOn condition.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnCondition, CfnResource, CfnWaitConditionHandle, Fn
+from aws_cdk import Aws, CfnCondition, CfnResource, CfnWaitConditionHandle, Duration, Fn
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from cdk_nag import NagSuppressions
@@ -20,13 +21,21 @@ from duomfa.infra.proxy_service import HTTP_PORT, ProxyService
 # a draining proxy keeps its flows this long: longer than a push may wait (75 s + 5), so a pending push's reply still
 # reaches the directory; then the flows are cut (connection termination), so a busy flow moves to a healthy proxy
 DEREGISTRATION_DELAY_SECONDS = 90
+# the target group's health as the load balancer sees it, by TargetGroup and LoadBalancer (their full names):
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-cloudwatch-metrics.html
+NLB_NAMESPACE, HEALTHY_TARGETS, UNHEALTHY_TARGETS = "AWS/NetworkELB", "HealthyHostCount", "UnHealthyHostCount"
+NO_LOAD_BALANCER = "none"  # the dimensions' value while LoadBalancer is No: a series that never has data
 
 
 class RadiusLoadBalancer(Construct):
+    """Exposes `load_balancer`, `target_group`, `listener`, `dns_name`, `addresses`, and the target group's health
+    as metrics (`metric_targets`), which other resources may use whether or not the load balancer exists."""
+
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, directory: DirectoryEndpoint,
                  proxies: ProxyService, condition: CfnCondition, addresses: tuple[str, str],
                  addresses_fixed: CfnCondition) -> None:
         super().__init__(scope, construct_id)
+        self._condition = condition
         port = proxies.radius_port
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
@@ -111,3 +120,16 @@ class RadiusLoadBalancer(Construct):
              "reason": "the load balancer is optional and follows the LoadBalancer parameter: turning it off must "
                        "be able to delete it"},
         ])
+
+    def metric_targets(self, metric_name: str, statistic: str, label: str) -> cloudwatch.Metric:
+        """HEALTHY_TARGETS or UNHEALTHY_TARGETS of the proxies' target group, per minute. A resource that exists
+        without the load balancer may show it: its dimensions name the load balancer only while LoadBalancerOn holds
+        (Fn::If, so nothing refers to a resource that is not there) and NO_LOAD_BALANCER otherwise."""
+        def while_on(value: str) -> str:
+            return Fn.condition_if(self._condition.logical_id, value, NO_LOAD_BALANCER).to_string()
+
+        return cloudwatch.Metric(
+            namespace=NLB_NAMESPACE, metric_name=metric_name, statistic=statistic, period=Duration.minutes(1),
+            label=label,
+            dimensions_map={"TargetGroup": while_on(self.target_group.attr_target_group_full_name),
+                            "LoadBalancer": while_on(self.load_balancer.attr_load_balancer_full_name)})

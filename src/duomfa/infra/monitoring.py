@@ -22,7 +22,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
-from duomfa import logline
+from duomfa import emf, logline
 
 SERVICE_PERCENT_THRESHOLD = 90  # CPU and memory, as the original: above 90% for 3 one-minute periods
 SERVICE_PERIODS = 3
@@ -67,6 +67,12 @@ LOG_ALARMS = (
 )
 
 
+def stack_namespace() -> str:
+    """The stack's CloudWatch namespace, DuoMfa/STACK: the proxies' and the control plane's metrics (the embedded
+    metric format) and the log alarms' metric filters all publish there."""
+    return Fn.join("/", [emf.NAMESPACE_PREFIX, Aws.STACK_NAME])
+
+
 class Monitoring(Construct):
     """Exposes `topic` (for the control plane's and the image pipeline's notices) and `alarms` by name."""
 
@@ -88,7 +94,7 @@ class Monitoring(Construct):
                         "ArnLike": {"aws:SourceArn":
                                     f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"}}))
         action = cloudwatch_actions.SnsAction(self.topic)
-        self.namespace = Fn.join("/", ["DuoMfa", Aws.STACK_NAME])
+        self.namespace = stack_namespace()
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
         for name, metric in (("Cpu", service.metric_cpu_utilization(period=Duration.minutes(1))),

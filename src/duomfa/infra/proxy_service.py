@@ -40,7 +40,9 @@ class ProxyService(Construct):
                  secret: secretsmanager.ISecret, key: kms.IKey, repository: ecr.IRepository, image_tag: str,
                  radius_port: str, failmode: str, proxy_count: str, max_tasks: str, cpu: str, memory: str,
                  log_retention_days: str, exempt_usernames: str = "", http_proxy: str = "",
-                 max_pushes_per_user_per_minute: str = "3", has_http_proxy: CfnCondition | None = None) -> None:
+                 max_pushes_per_user_per_minute: str = "3", has_http_proxy: CfnCondition | None = None,
+                 metrics_namespace: str = "") -> None:
+        """`metrics_namespace`: where the proxies' once-a-minute stats line publishes its metrics (empty: none)."""
         super().__init__(scope, construct_id)
         port = Token.as_number(radius_port)
 
@@ -90,6 +92,8 @@ class ProxyService(Construct):
             logging=ecs.LogDrivers.aws_logs(stream_prefix="proxy", log_group=self.log_group),
             # Fargate's longest: a stopping proxy finishes the pushes it is waiting on (push_wait_seconds 75 + 5)
             stop_timeout=Duration.seconds(STOP_TIMEOUT_SECONDS))
+        if metrics_namespace:  # the stats line then carries its counts and latencies as CloudWatch metrics (EMF)
+            self.container.add_environment("DUOMFA_METRICS_NAMESPACE", metrics_namespace)
 
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,

@@ -12,6 +12,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from duomfa.infra.control_plane import ControlPlane
+from duomfa.infra.dashboard import OperationsDashboard
 from duomfa.infra.directory import DirectoryEndpoint, ExistingDirectory, ManagedDirectory
 from duomfa.infra.encryption import Encryption
 from duomfa.infra.first_image import FirstImage
@@ -19,10 +20,11 @@ from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.image_repository import ImageRepository
 from duomfa.infra.load_balancer import RadiusLoadBalancer
 from duomfa.infra.logical_ids import StableLogicalIdStack
-from duomfa.infra.monitoring import Monitoring
+from duomfa.infra.monitoring import Monitoring, stack_namespace
 from duomfa.infra.network import Network, SubnetCidrs, select_zones
 from duomfa.infra.parameters import ExistingDirectoryParameters, NewVpcParameters, ProxyParameters
 from duomfa.infra.proxy_service import ProxyService
+from duomfa.infra.saved_queries import SavedQueries
 from duomfa.infra.secrets import ProxySecret
 
 
@@ -65,7 +67,7 @@ class DuoMfaStack(StableLogicalIdStack):
             log_retention_days=p.log_retention_days.value_as_string,
             exempt_usernames=p.exempt_usernames.value_as_string, http_proxy=p.http_proxy.value_as_string,
             max_pushes_per_user_per_minute=p.max_pushes_per_user_per_minute.value_as_string,
-            has_http_proxy=p.has_http_proxy)
+            has_http_proxy=p.has_http_proxy, metrics_namespace=stack_namespace())
         self.load_balancer = RadiusLoadBalancer(
             self, "RadiusLoadBalancer", vpc=vpc, directory=directory, proxies=self.proxies,
             condition=p.load_balancer_on,
@@ -101,6 +103,13 @@ class DuoMfaStack(StableLogicalIdStack):
             directory_security_group_id=directory.security_group_id)
         # the secret's value for the roles that use it (and AdminPrincipals) only
         self.secret.limit_value_to([self.proxies.task_role, *self.control_plane.secret_value_roles])
+        self.dashboard = OperationsDashboard(
+            self, "Dashboard", namespace=self.monitoring.namespace, service=self.proxies.service,
+            load_balancer=self.load_balancer, build_project=self.pipeline.project,
+            functions=self.control_plane.functions, directory_id=directory.directory_id,
+            alarms=[*self.monitoring.alarms.values(), *self.control_plane.alarms.values()])
+        self.saved_queries = SavedQueries(self, "SavedQueries", proxy_logs=self.proxies.log_group,
+                                          control_plane_logs=self.control_plane.rotation_log_groups)
         self.template_options.metadata = {"AWS::CloudFormation::Interface": {
             "ParameterGroups": extra_groups + p.interface_groups()}}
         self._outputs()
@@ -126,6 +135,13 @@ class DuoMfaStack(StableLogicalIdStack):
                                             "SSM parameter with what the directory updater last applied"),
             "DeadLetterQueueUrl": (self.control_plane.dead_letters.queue_url,
                                    "control-plane events that failed after their retries"),
+            "DirectoryUpdaterFunctionName": (self.control_plane.functions["directory updater"].function_name,
+                                             "Lambda that sets the directory's RADIUS settings (safe to invoke)"),
+            "RotationFunctionName": (self.control_plane.functions["rotation"].function_name,
+                                     "Lambda that rotates the RADIUS shared secret"),
+            "AddressTrackerFunctionName": (self.control_plane.functions["address tracker"].function_name,
+                                           "Lambda that records the proxies' addresses"),
+            "DashboardName": (self.dashboard.dashboard_name, "CloudWatch dashboard of the deployment"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
