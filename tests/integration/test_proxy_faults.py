@@ -17,6 +17,8 @@ from support import MfaServer, ProxyProcess, duomfa_json, free_port, proxy_confi
 
 SECRET = "faults-secret"
 FAST_DUO = "long_poll_grace_seconds = 1\npush_wait_seconds = 20\nmax_pushes_per_user_per_minute = 1000\n"
+# Long enough that a loaded CI machine never turns a healthy preauth into a timeout (which fails open by the rule)
+API_TIMEOUT = 4
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def setup(tmp_path_factory):
     for target, api_host in (("fake", fake.address), ("nothing", f"127.0.0.1:{free_port()}")):
         for failmode in ("safe", "secure"):
             config = proxy_config(root / f"{target}-{failmode}.cfg", app, secret=SECRET, api_host=api_host,
-                                  ca_cert=certificates.ca_file, api_timeout=1,
+                                  ca_cert=certificates.ca_file, api_timeout=API_TIMEOUT,
                                   extra=f"failmode = {failmode}\n{FAST_DUO}")
             proxies[target, failmode] = ProxyProcess(config).start()
     yield fake, proxies, app
@@ -74,7 +76,9 @@ def test_rule_table_end_to_end(setup, factor, phase, fault, failmode, expected):
     proxy = proxies["fake", failmode]
     fake.reset_from_another_thread({phase: fault})
     opened_before = proxy.metric("duomfa_fail_open_total")
-    assert answer(login(proxy, factor)) == expected
+    seen_before = len(proxy.records())
+    got = answer(login(proxy, factor))
+    assert got == expected, f"the proxy logged: {proxy.records()[seen_before:]}"
     assert proxy.metric("duomfa_fail_open_total") - opened_before == (1 if expected == "Access-Accept" else 0)
     if phase != "preauth" and fault != "401":
         faulted = [r for r in proxy.records("duo_fault_after_preauth") if r["endpoint"] == phase]
@@ -117,7 +121,7 @@ def test_a_pending_push_when_the_mfa_service_restarts_is_rejected(tmp_path):
     server = MfaServer(tmp_path / "mfa", "--push-timeout", "60").start()
     app = duomfa_json("mfa", "app", "add", "restart", "--data", str(server.data))
     server.admin("user", "add", "alice", "--push")
-    config = proxy_config(tmp_path / "proxy.cfg", app, secret=SECRET, api_timeout=1,
+    config = proxy_config(tmp_path / "proxy.cfg", app, secret=SECRET, api_timeout=API_TIMEOUT,
                           extra="failmode = safe\n" + FAST_DUO)
     proxy = ProxyProcess(config).start()
     try:
