@@ -56,7 +56,8 @@ class Login:
                                  clients=(RadiusClient("radius_ip_1", parse_networks("10.0.0.0/24"), None),),
                                  http_port=None, push_wait_seconds=10)
         entry = ClientEntry("radius_ip_1", (SecretVersion("radius_secret_1", SECRET),))
-        duo = DuoClient(IKEY, SKEY, self.fake.api_host, ca_certs=self.certificates.ca_file, api_timeout=0.3,
+        # api_timeout long enough that a loaded machine never times out a healthy preauth (which fails open)
+        duo = DuoClient(IKEY, SKEY, self.fake.api_host, ca_certs=self.certificates.ca_file, api_timeout=2.0,
                         long_poll_grace=0.3, rate_limit_backoff=0.01, resolver=self.fake.resolver)
         self.pipeline = Pipeline(settings, ClientTable([(settings.clients[0].networks[0], entry)]), duo,
                                  ProxyMetrics(), JsonLog(self.stream))
