@@ -3,14 +3,19 @@
 # The control-plane Lambdas run from this image too (the `lambda` extra: the Lambda runtime interface client): their
 # functions override the entry point with `python -m awslambdaric` and the command with the handler's module path;
 # Lambda ignores USER, and its file system is read-only except /tmp (nothing here writes elsewhere).
+# Dockerfile.fips builds the FIPS variant on top of this image (docs/deploy.md, "Duo Federal and CMMC").
 ARG PYTHON_IMAGE=public.ecr.aws/docker/library/python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
+# cryptography (with cffi and pycparser, which only it needs) is for the local MFA service's certificates: neither
+# the proxy nor the control plane imports it, and its wheel bundles an OpenSSL of its own that no FIPS provider
+# governs, so it stays out of the image (a test runs the proxy and the Lambda handlers without it)
 RUN pip install --no-cache-dir --upgrade pip==24.3.1 \
-    && pip wheel --no-cache-dir --wheel-dir /wheels ".[aws,lambda]"
+    && pip wheel --no-cache-dir --wheel-dir /wheels ".[aws,lambda]" \
+    && rm /wheels/cryptography-*.whl /wheels/cffi-*.whl /wheels/pycparser-*.whl
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="duomfa proxy" \
@@ -24,8 +29,8 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 duomfa \
     && useradd --system --uid 10001 --gid duomfa --no-create-home --shell /usr/sbin/nologin duomfa
 COPY --from=build /wheels /wheels
-# /wheels holds exactly duomfa and its pinned dependencies, built above
-RUN pip install --no-cache-dir --no-index /wheels/*.whl \
+# /wheels holds exactly duomfa and its pinned dependencies, built above, less cryptography's (hence --no-deps)
+RUN pip install --no-cache-dir --no-index --no-deps /wheels/*.whl \
     && rm -rf /wheels
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -7,6 +7,7 @@ each with bench/loadgen.py, prints a table and a JSON summary, and stops everyth
 
     .venv/bin/python bench/run.py                  # all three: 5-second runs for (a) and (b), 10 s probes in (c)
     .venv/bin/python bench/run.py --only a --rounds 3 --seconds 5 --json /tmp/bench.json
+    .venv/bin/python bench/run.py --only a --fips ~/.cache/duomfa/fips-3.0.22   # (a) with a FIPS-mode proxy too
 
 Needs `freeradius` (apt-get install freeradius) for (a); everything else is this repository's.
 """
@@ -268,12 +269,16 @@ def row(measured: Measured, peer: Measured | None = None) -> str:
 class Stack:
     """The MFA service with one integration and its users, the proxy in front of it, FreeRADIUS beside it."""
 
-    def __init__(self, work: Path, need_freeradius: bool, gc_trace: bool = False):
+    def __init__(self, work: Path, need_freeradius: bool, gc_trace: bool = False, fips: Path | None = None):
         self.work = work
         self.gc_trace = gc_trace
+        self.fips = fips  # a FIPS provider (tests/fips_provider.py's directory): a second proxy in FIPS mode
         self.mfa_port = free_port(socket.SOCK_STREAM)
         self.proxy_port = free_port(socket.SOCK_DGRAM)
         self.proxy_http_port = free_port(socket.SOCK_STREAM)
+        self.fips_proxy_port = free_port(socket.SOCK_DGRAM)
+        self.fips_proxy_http_port = free_port(socket.SOCK_STREAM)
+        self.fips_listening: dict[str, Any] = {}
         self.freeradius_port = free_port(socket.SOCK_DGRAM)
         self.need_freeradius = need_freeradius
         self.services: dict[str, Service] = {}
@@ -296,25 +301,41 @@ class Stack:
             secret = urllib.parse.parse_qs(urllib.parse.urlsplit(created["totp_uri"]).query)["secret"][0]
             self.users.append((created["username"], secret))
         self.user_seconds = time.monotonic() - started
-        config = self.work / "proxy.cfg"
-        config.write_text("\n".join([
-            "[main]", "debug = false", "",
-            "[radius_server_duo_only]",
-            f"ikey = {app['ikey']}", f"skey = {app['skey']}", f"api_host = {app['api_host']}",
-            f"ca_certs = {app['ca_cert']}",
-            "interface = 127.0.0.1", f"port = {self.proxy_port}",
-            "http_interface = 127.0.0.1", f"http_port = {self.proxy_http_port}",
-            "radius_ip_1 = 127.0.0.1", f"radius_secret_1 = {SECRET}",
-            f"exempt_username_1 = {EXEMPT_USER}",
-            "failmode = secure", "require_message_authenticator = yes",
-            "api_timeout = 10", "push_wait_seconds = 600", "",
-        ]))
+        def proxy_config(name: str, port: int, http_port: int, fips_mode: bool) -> Path:
+            config = self.work / f"{name}.cfg"
+            config.write_text("\n".join([
+                "[main]", "debug = false", f"fips_mode = {'true' if fips_mode else 'false'}", "",
+                "[radius_server_duo_only]",
+                f"ikey = {app['ikey']}", f"skey = {app['skey']}", f"api_host = {app['api_host']}",
+                f"ca_certs = {app['ca_cert']}",
+                "interface = 127.0.0.1", f"port = {port}",
+                "http_interface = 127.0.0.1", f"http_port = {http_port}",
+                "radius_ip_1 = 127.0.0.1", f"radius_secret_1 = {SECRET}",
+                f"exempt_username_1 = {EXEMPT_USER}",
+                "failmode = secure", "require_message_authenticator = yes",
+                "api_timeout = 10", "push_wait_seconds = 600", "",
+            ]))
+            return config
+
+        config = proxy_config("proxy", self.proxy_port, self.proxy_http_port, fips_mode=False)
         launcher = ["-m", "duomfa"]
         if self.gc_trace:
             launcher = [str(BENCH / "gc_trace.py"), "--log", str(self.work / "gc-proxy.jsonl"), "--min-ms", "5"]
         proxy = Service("proxy", [sys.executable, *launcher, "proxy", "-c", str(config)],
                         self.work / "proxy.log", '"event":"listening"')
         self.services["proxy"] = proxy.start()
+        if self.fips is not None:
+            config = proxy_config("proxy-fips", self.fips_proxy_port, self.fips_proxy_http_port, fips_mode=True)
+            fips_env = {"OPENSSL_CONF": str(self.fips / "openssl.cnf"),
+                        "OPENSSL_MODULES": str(self.fips / "ossl-modules")}
+            fips_proxy = Service("proxy-fips", [sys.executable, "-m", "duomfa", "proxy", "-c", str(config)],
+                                 self.work / "proxy-fips.log", '"event":"listening"', env=fips_env)
+            self.services["proxy-fips"] = fips_proxy.start()
+            listening = next(json.loads(line) for line in (self.work / "proxy-fips.log").read_text().splitlines()
+                             if '"event":"listening"' in line)
+            if not listening.get("fips_mode"):
+                raise SystemExit(f"the FIPS proxy did not start in FIPS mode: {listening}")
+            self.fips_listening = listening
         if self.need_freeradius:
             freeradius = Service(
                 "freeradius", ["freeradius", "-f", "-d", str(FREERADIUS_DIR), "-l", "stdout"],
@@ -393,21 +414,26 @@ def totp_codes(users: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def bench_exempt(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     common = ["--secret", SECRET, "--user", EXEMPT_USER, "--password", EXEMPT_PASSWORD,
               "--window", str(args.window), "--seconds", str(args.seconds)]
-    servers = {"freeradius": stack.services["freeradius"], "proxy": stack.services["proxy"]}
-    runs: dict[str, list[Measured]] = {"freeradius": [], "proxy": []}
+    servers = {name: stack.services[name] for name in ("freeradius", "proxy", "proxy-fips") if name in stack.services}
+    runs: dict[str, list[Measured]] = {name: [] for name in servers}
     logged_before = stack.proxy_log_count('"event":"auth"')
     answered_before = stack.proxy_answered()
-    for _ in range(args.rounds):  # interleaved, so a neighbour's load hits both alike
+    for _ in range(args.rounds):  # interleaved, so a neighbour's load hits all alike
         runs["freeradius"].append(loadgen("(a) FreeRADIUS 3.2 files+PAP", [
             "--port", str(stack.freeradius_port), *common], servers, stack.work))
         runs["proxy"].append(loadgen("(a) proxy, exempt user", [
             "--port", str(stack.proxy_port), "--require-message-authenticator", *common], servers, stack.work))
+        if "proxy-fips" in servers:
+            runs["proxy-fips"].append(loadgen("(a) proxy in FIPS mode, exempt user", [
+                "--port", str(stack.fips_proxy_port), "--require-message-authenticator", *common], servers,
+                stack.work))
     time.sleep(0.5)  # the proxy flushes its log every 0.1 s
     logged = stack.proxy_log_count('"event":"auth"') - logged_before
     answered_by_proxy = stack.proxy_answered() - answered_before
     best = {name: max(found, key=lambda m: m.result["replies_per_second"]) for name, found in runs.items()}
-    return {"runs": runs, "best": best,
-            "ratio": best["proxy"].result["replies_per_second"] / best["freeradius"].result["replies_per_second"],
+    rate = {name: measured.result["replies_per_second"] for name, measured in best.items()}
+    return {"runs": runs, "best": best, "ratio": rate["proxy"] / rate["freeradius"],
+            "fips_ratio": rate["proxy-fips"] / rate["proxy"] if "proxy-fips" in rate else None,
             "proxy_auth_log_lines": logged, "proxy_replies": answered_by_proxy}
 
 
@@ -564,6 +590,10 @@ def main() -> int:
     parser.add_argument("--gc-trace", action="store_true",
                         help="run the proxy under bench/gc_trace.py and report its garbage-collection pauses in (c)")
     parser.add_argument("--json", type=Path, help="also write the JSON summary to this file")
+    parser.add_argument("--fips", type=Path, metavar="DIR",
+                        help="(a): also measure a second proxy with fips_mode = true, under the OpenSSL FIPS provider "
+                             "in DIR (its openssl.cnf and ossl-modules/; `python tests/fips_provider.py` builds one "
+                             "and prints where)")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
 
@@ -576,7 +606,8 @@ def main() -> int:
         args.profile.mkdir(parents=True, exist_ok=True)
         PROFILE["dir"] = args.profile
     users_needed = max(args.passcode_users if wanted & {"b", "c"} else 0, PUSH_USERS if "c" in wanted else 0, 1)
-    stack = Stack(work, need_freeradius="a" in wanted, gc_trace=args.gc_trace)
+    stack = Stack(work, need_freeradius="a" in wanted, gc_trace=args.gc_trace,
+                  fips=args.fips.expanduser() if args.fips and "a" in wanted else None)
     report: dict[str, Any] = {"machine": facts, "work": str(work)}
     try:
         stack.start(users_needed)
@@ -586,15 +617,25 @@ def main() -> int:
             generator = bench_generator(args, work)
             print(row(generator), flush=True)
             exempt = bench_exempt(stack, args)
-            for found in zip(exempt["runs"]["freeradius"], exempt["runs"]["proxy"], strict=False):
+            fips_runs = exempt["runs"].get("proxy-fips", [])
+            for number, found in enumerate(zip(exempt["runs"]["freeradius"], exempt["runs"]["proxy"], strict=False)):
                 print(row(found[0]), flush=True)
                 print(row(found[1], found[0]), flush=True)
+                if number < len(fips_runs):
+                    print(row(fips_runs[number], found[1]), flush=True)
             report["a"] = {"generator_vs_echo": summary(generator),
                            "freeradius": [summary(m) for m in exempt["runs"]["freeradius"]],
                            "proxy": [summary(m) for m in exempt["runs"]["proxy"]],
                            "best_ratio": round(exempt["ratio"], 3),
                            "proxy_auth_log_lines": exempt["proxy_auth_log_lines"],
                            "proxy_replies": exempt["proxy_replies"]}
+            if fips_runs:
+                report["a"]["proxy_fips"] = [summary(m) for m in fips_runs]
+                report["a"]["fips_listening"] = stack.fips_listening
+                report["a"]["best_fips_ratio"] = round(exempt["fips_ratio"], 3)
+                print(f"  (a) best FIPS-mode proxy / best proxy = {exempt['fips_ratio']:.2f}x "
+                      f"(RADIUS MD5: {stack.fips_listening['radius_md5']}, {stack.fips_listening['fips_provider']})",
+                      flush=True)
             print(f"  (a) best proxy / best FreeRADIUS = {exempt['ratio']:.2f}x (goal 0.5x); proxy auth log lines "
                   f"{exempt['proxy_auth_log_lines']} for {exempt['proxy_replies']:.0f} replies", flush=True)
         if "b" in wanted:

@@ -78,7 +78,8 @@ class ProxySettings:
     metrics_namespace: str = default("metrics_namespace")
     log_syslog: bool = default("log_syslog")
     syslog_facility: int = default("syslog_facility")
-    fips_mode: bool = default("fips_mode")  # only false gets this far until a FIPS build checks the provider
+    fips_mode: bool = default("fips_mode")  # checked at the proxy's start (duomfa.fips), not here
+    fips_mode_origin: str | None = None  # where fips_mode = true was set, for the start check's message
     # not an option: where the local syslog daemon listens (tests point it at a socket of their own)
     syslog_address: str = "/dev/log"
     config_file: str | None = None
@@ -341,11 +342,8 @@ def _build(main: dict[str, RawValue], server: dict[str, RawValue], problems: Pro
             if spec.no_effect and value is not False:  # a switch turned off asks for nothing duomfa lacks
                 notices.append(f"{found.origin}: {spec.name} has no effect: {spec.no_effect}")
 
-    if parsed.get(f"{MAIN}.fips_mode") is True:  # where a FIPS build will check the provider instead of refusing
-        problems.found.append(
-            f"{main['fips_mode'].origin}: fips_mode = true, but this release cannot check that OpenSSL runs with a "
-            "FIPS provider enforced, so it will not start rather than run without FIPS; set fips_mode = false (or "
-            "remove the line) to run without FIPS mode")
+    if parsed.get(f"{MAIN}.fips_mode") is True:  # whether OpenSSL enforces FIPS is the proxy's start check
+        values["fips_mode_origin"] = main["fips_mode"].origin
     if parsed.get(f"{MAIN}.log_stdout") is False:
         notices.append(f"{main['log_stdout'].origin}: log_stdout = false has no effect: the proxy always writes "
                        "its JSON lines to standard output")

@@ -433,11 +433,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("server", "the server section [main] client applies to (no effect)", "", "—", sections=(MAIN,),
            no_effect="Duo's proxy uses it only to point `[main]`'s `client` at a server section, and "
                      "`[radius_server_duo_only]` takes no client"),
-    Option("fips_mode", "true to run with the FIPS provider enforced (`true` is refused in this release)", "",
+    Option("fips_mode", "true to run only with OpenSSL's FIPS provider enforced (checked at start)", "",
            "false", boolean, False, "fips_mode", sections=(MAIN,),
-           main_decision="refused when true",
-           main_doc="`false` is accepted; `true` stops the start: this release cannot yet check that OpenSSL runs "
-                    "with a FIPS provider enforced, and a proxy asked for FIPS must not run without it"),
+           main_doc="`true`: the proxy starts only when OpenSSL runs with a FIPS provider enforced (else it stops "
+                    "with what it found and how to run with one: the FIPS image), and then uses only FIPS-approved "
+                    "algorithms inside OpenSSL's boundary; RADIUS's MD5 runs outside it. See "
+                    "[FIPS mode](#fips-mode)"),
     Option("log_file_prefix", "a prefix for Duo's log file names (no effect)", "", "—", sections=(MAIN,),
            no_effect=NO_LOG_FILES + " (not in Duo's proxy 5.0 source; accepted in case a later version has it)"),
     Option("log_format", "a log format (no effect)", "", "—", sections=(MAIN,),

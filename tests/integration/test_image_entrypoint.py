@@ -1,12 +1,14 @@
-"""What the container runs, without Docker: the Dockerfile passes hadolint, and the built wheel, installed into a
-fresh virtualenv, starts `duomfa proxy` from the environment the task definition sets — secrets from Secrets
-Manager (moto's server here), Duo at the local MFA service — and answers Status-Server and /healthz; and the Lambda
-runtime interface client in it finds every control-plane handler the CDK app names."""
+"""What the container runs, without Docker: the Dockerfiles pass hadolint, and the built wheel, installed into a
+fresh virtualenv as the image installs it (without cryptography, which only the MFA service needs), starts `duomfa
+proxy` from the environment the task definition sets — secrets from Secrets Manager (moto's server here), Duo at the
+local MFA service — and answers Status-Server, a login and /healthz; and the Lambda runtime interface client in it
+finds every control-plane handler the CDK app names."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,22 +28,40 @@ ROOT = Path(__file__).resolve().parents[2]
 A = radius.constants
 
 
-def test_dockerfile_passes_hadolint():
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.fips"])
+def test_dockerfiles_pass_hadolint(dockerfile):
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    result = subprocess.run([hadolint, str(ROOT / dockerfile)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# the wheels the image's build stage deletes: cryptography bundles an OpenSSL of its own, outside any FIPS provider
+LEFT_OUT = ("cryptography", "cffi", "pycparser")
+
+
+def test_the_image_leaves_out_exactly_the_wheels_the_tests_leave_out():
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    (removed,) = re.findall(r"&& rm (/wheels/\S+(?: /wheels/\S+)*)", dockerfile)
+    assert removed.split() == [f"/wheels/{name}-*.whl" for name in LEFT_OUT]
+    assert "pip install --no-cache-dir --no-index --no-deps /wheels/*.whl" in dockerfile
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """The wheel the image's first stage builds, installed the way its second stage installs it."""
+    """The wheel the image's first stage builds, installed the way its second stage installs it: with its
+    dependencies, less the ones the image leaves out."""
     root = tmp_path_factory.mktemp("image")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(root / "wheels"),
                     str(ROOT)], check=True, capture_output=True)
     [wheel] = (root / "wheels").glob("duomfa-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
-    subprocess.run([str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "--disable-pip-version-check", f"{wheel}[aws,lambda]"], check=True, capture_output=True)
+    python = str(root / "venv" / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    f"{wheel}[aws,lambda]"], check=True, capture_output=True)
+    subprocess.run([python, "-m", "pip", "uninstall", "--quiet", "--yes", *LEFT_OUT], check=True,
+                   capture_output=True)
+    missing = subprocess.run([python, "-c", "import cryptography"], capture_output=True, text=True)
+    assert "No module named 'cryptography'" in missing.stderr
     return root / "venv" / "bin" / "duomfa"
 
 

@@ -97,14 +97,17 @@ def test_other_proxy_modes_are_refused_with_the_reason(tmp_path):
         load_settings(path, {})
 
 
-def test_fips_mode_true_stops_the_start_until_fips_can_be_checked_and_false_is_accepted(tmp_path):
-    with pytest.raises(ConfigError, match=r"authproxy.cfg:2: fips_mode = true, but this release cannot check .* "
-                                          r"set fips_mode = false \(or remove the line\)"):
-        load_settings(write(tmp_path, minimal().replace("debug = false", "fips_mode = true")), {})
-    with pytest.raises(ConfigError, match=r"environment variable DUOMFA_FIPS_MODE: fips_mode = true"):
-        load_settings(write(tmp_path, minimal()), {"DUOMFA_FIPS_MODE": "true"})
+def test_fips_mode_is_read_with_where_it_was_set_for_the_start_check(tmp_path):
+    """The configuration only reads fips_mode; whether OpenSSL enforces FIPS is checked when the proxy starts
+    (tests/unit/test_fips.py), and its message names this origin."""
+    on = load_settings(write(tmp_path, minimal().replace("debug = false", "fips_mode = true")), {})
+    assert on.fips_mode is True and on.fips_mode_origin.endswith("authproxy.cfg:2") and not on.notices
+    from_environment = load_settings(write(tmp_path, minimal()), {"DUOMFA_FIPS_MODE": "true"})
+    assert from_environment.fips_mode_origin == "environment variable DUOMFA_FIPS_MODE"
     off = load_settings(write(tmp_path, minimal().replace("debug = false", "fips_mode = false")), {})
-    assert off.fips_mode is False and not off.notices
+    assert off.fips_mode is False and off.fips_mode_origin is None and not off.notices
+    with pytest.raises(ConfigError, match=r"authproxy.cfg:2: fips_mode = 'maybe' is not true or false"):
+        load_settings(write(tmp_path, minimal().replace("debug = false", "fips_mode = maybe")), {})
 
 
 def test_environment_variables_override_and_can_replace_the_file(tmp_path):

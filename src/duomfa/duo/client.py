@@ -28,6 +28,7 @@ from yarl import URL
 from duomfa import __version__
 from duomfa.duo.errors import DuoApiError, DuoBadResponse, DuoBusy, DuoFault, DuoUnavailable
 from duomfa.duo.results import AuthResult, DuoDevice, PreauthResult
+from duomfa.fips import FIPS_TLS12_CIPHERS
 from duomfa.logline import JsonLog, standard_output
 from duomfa.secret import Secret
 
@@ -89,10 +90,14 @@ def split_api_host(api_host: str) -> tuple[str, str]:
     return host, netloc
 
 
-def tls_context(ca_certs: str | None) -> ssl.SSLContext:
-    """Verify Duo's certificate and host name against Duo's pinned CA bundle, or the given CA file instead."""
+def tls_context(ca_certs: str | None, *, fips_mode: bool = False) -> ssl.SSLContext:
+    """Verify Duo's certificate and host name against Duo's pinned CA bundle, or the given CA file instead. In FIPS
+    mode only TLS 1.2 and 1.3 with ECDHE and AES-GCM are offered (duomfa.fips.FIPS_TLS12_CIPHERS; TLS 1.3 suites
+    are what the FIPS provider allows)."""
     context = ssl.create_default_context(cafile=ca_certs or DEFAULT_CA_CERTS)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if fips_mode:
+        context.set_ciphers(FIPS_TLS12_CIPHERS)
     return context
 
 
@@ -236,7 +241,7 @@ class DuoClient:
                  max_long_polls: int = 1000, on_response: ResponseObserver | None = None,
                  rate_limit_retries: int = 3, rate_limit_backoff: float = 1.0,
                  long_poll_grace: float = LONG_POLL_GRACE_SECONDS,
-                 resolver: AbstractResolver | None = None, log: JsonLog | None = None):
+                 resolver: AbstractResolver | None = None, log: JsonLog | None = None, fips_mode: bool = False):
         """`api_timeout` bounds each ordinary request (None or 0: no limit); long-polls get api_timeout +
         `long_poll_grace` (65 s: Duo holds a long-poll for up to 60 s).
         `max_connections` is the pool for ordinary calls; up to `max_long_polls` more connections carry
@@ -244,7 +249,8 @@ class DuoClient:
         A 429 is retried `rate_limit_retries` times after rate_limit_backoff × 1, 2, 4 … s (+ jitter, each
         wait ≤ 8 s, all of them together ≤ api_timeout).
         `resolver` replaces the system's name lookups and is asked for every new connection (no DNS cache).
-        `log` is where the client's own errors go (standard output's JSON lines if none)."""
+        `log` is where the client's own errors go (standard output's JSON lines if none).
+        `fips_mode`: TLS limited to FIPS-approved versions and suites (the process must run OpenSSL in FIPS mode)."""
         if max_connections < 1 or max_long_polls < 1:
             raise ValueError("max_connections and max_long_polls must be at least 1")
         self._ikey = ikey
@@ -252,7 +258,7 @@ class DuoClient:
         self._api_host = api_host
         self._signed_host, netloc = split_api_host(api_host)
         self._base_url = f"https://{netloc}"
-        self._ssl_context = tls_context(ca_certs)
+        self._ssl_context = tls_context(ca_certs, fips_mode=fips_mode)
         self._api_timeout = api_timeout or None
         self._timeout = aiohttp.ClientTimeout(total=self._api_timeout)
         self._long_timeout = aiohttp.ClientTimeout(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
 
+from duomfa.fips import requested as fips_requested
 from duomfa.mfaservice import api, devicepage
 from duomfa.mfaservice.address import DEFAULT_HOST, DEFAULT_PORT, api_host
 from duomfa.mfaservice.auditlog import AuditLog
@@ -90,8 +93,16 @@ async def start_service(data_path: Path | str | None, host: str = DEFAULT_HOST, 
     return RunningService(data_dir, store, service, runner, api_host(host, bound_port), bound_port)
 
 
+NOT_FIPS = ("duomfa MFA service: not a FIPS component ({why}): it is for trials and tests, checks no FIPS provider "
+            "and makes its certificates with the cryptography wheel's own OpenSSL; it runs as usual. The proxy and "
+            "the control plane are the FIPS components (docs/deploy.md, \"Duo Federal and CMMC\")")
+
+
 async def serve_forever(data_path: Path | str | None, host: str, port: int, policy: Policy,
-                        out: TextIO = sys.stdout, log_requests: bool = False) -> None:
+                        out: TextIO = sys.stdout, log_requests: bool = False,
+                        environ: Mapping[str, str] | None = None) -> None:
+    if (why := fips_requested(os.environ if environ is None else environ)) is not None:
+        print(NOT_FIPS.format(why=why), file=out, flush=True)
     running = await start_service(data_path, host, port, policy, echo=out, log_requests=log_requests)
     print(f"duomfa MFA service: data directory {running.data_dir.path}", file=out)
     print(f"duomfa MFA service: CA certificate {running.data_dir.ca_cert}", file=out)

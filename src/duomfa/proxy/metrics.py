@@ -87,6 +87,8 @@ class ProxyMetrics:
                                      registry=self.registry)
         self.secrets_errors = Counter("duomfa_secrets_source_errors", "Failed reads of the secrets source",
                                       registry=self.registry)
+        self.fips_mode = Gauge("duomfa_fips_mode", "1 when the proxy runs in FIPS mode (fips_mode = true, checked at "
+                               "start: OpenSSL enforces its FIPS provider)", registry=self.registry)
 
     def drop(self, reason: str) -> None:
         self.drops[reason].inc()

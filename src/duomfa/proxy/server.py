@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from duomfa import __version__, emf, logline
-from duomfa.config import CP1252, FailMode, ProxySettings
+from duomfa import __version__, emf, fips, logline
+from duomfa.config import CP1252, ConfigError, FailMode, ProxySettings
 from duomfa.duo import DuoClient
 from duomfa.duo.keys import DuoKeys
 from duomfa.logline import JsonLog, SyslogSink
@@ -126,7 +126,8 @@ class RunningProxy:
 def _duo_client(settings: ProxySettings, keys: DuoKeys, metrics: ProxyMetrics, log: JsonLog) -> DuoClient:
     return DuoClient(keys.ikey, keys.skey.reveal(), keys.api_host, ca_certs=settings.ca_certs,
                      api_timeout=settings.api_timeout, http_proxy=settings.http_proxy,
-                     long_poll_grace=settings.long_poll_grace_seconds, on_response=metrics.observe_duo, log=log)
+                     long_poll_grace=settings.long_poll_grace_seconds, on_response=metrics.observe_duo, log=log,
+                     fips_mode=settings.fips_mode)
 
 
 def _use_duo_keys(proxy: RunningProxy, keys: DuoKeys | str) -> None:
@@ -323,6 +324,7 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None,
                       port_options: dict[str, str] | None = None) -> RunningProxy:
     chosen_by = port_options or PORT_OPTIONS
     log = log or JsonLog(debug=settings.debug)
+    crypto = _prepare_crypto(settings, log)
     raise_open_file_limit()
     syslog = _open_syslog(settings, log)
     if settings.config_file is not None:
@@ -331,6 +333,7 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None,
     for notice in settings.notices:
         log.event("WARNING", "config_notice", detail=notice)
     metrics = ProxyMetrics()
+    metrics.fips_mode.set(1 if crypto.fips_mode else 0)
     source = open_source(settings)
     state = await source.read() if source.refreshes else None  # a source that cannot be read stops the start
     clients = build_client_table(settings, state)
@@ -370,10 +373,22 @@ async def start_proxy(settings: ProxySettings, log: JsonLog | None = None,
     log.event("INFO", "listening", port=port, interface=settings.interface, http_port=proxy.http_port,
               clients=len(clients), failmode=settings.failmode, api_host=duo.api_host if duo else None,
               require_message_authenticator=settings.require_message_authenticator,
-              secrets_source=settings.secrets_source.kind, version=__version__)
+              secrets_source=settings.secrets_source.kind, version=__version__, fips_mode=crypto.fips_mode,
+              fips_provider=crypto.fips_provider, radius_md5=crypto.radius_md5, random_source=crypto.random_source,
+              openssl=crypto.openssl)
     _report_missing_keys(proxy)
     log.flush()
     return proxy
+
+
+def _prepare_crypto(settings: ProxySettings, log: JsonLog) -> fips.CryptoSetup:
+    """FIPS mode's start check and RADIUS's MD5, before anything else: a refusal is logged, then raised."""
+    try:
+        return fips.prepare(settings.fips_mode, settings.fips_mode_origin)
+    except ConfigError as exc:
+        log.event("ERROR", "crypto_refused", fips_mode=settings.fips_mode, detail=str(exc))
+        log.flush()
+        raise
 
 
 async def serve_until_stopped(settings: ProxySettings) -> None:

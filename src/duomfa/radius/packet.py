@@ -9,10 +9,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import importlib
 import os
+import ssl
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol, Self
 
 from .constants import (
     ACCESS_REQUEST,
@@ -148,26 +151,65 @@ def parse(data: bytes) -> Packet:
     return Packet(code, identifier, raw[4:20], tuple(attributes), raw)
 
 
-# --- digests --------------------------------------------------------------------------------------------------
-# RADIUS mandates MD5. usedforsecurity=False keeps it available under FIPS-mode OpenSSL, which refuses plain MD5
-# and OpenSSL's HMAC-MD5; so HMAC (RFC 2104) is built here on that MD5, with the key pads hashed once per secret,
-# which also makes it about twice as fast as hmac.digest(..., "md5") on OpenSSL 3.
+# --- digests and random bytes ---------------------------------------------------------------------------------
+# RADIUS mandates MD5 (RFC 2865) and HMAC-MD5 (RFC 3579). Which MD5 computes them is a binding made once per process
+# (duomfa.radius.md5.select; the proxy does it at start and self-tests it), so the hot path makes no choice per
+# packet. Until then, as the module is imported: Python's built-in MD5 where OpenSSL runs in FIPS mode (the FIPS
+# image, the control plane included: a FIPS provider refuses MD5), else hashlib's with usedforsecurity=False. HMAC
+# (RFC 2104) is built here on that MD5, with the key pads hashed once per secret, which also makes it about twice as
+# fast as hmac.digest(..., "md5") on OpenSSL 3.
+
+
+class Md5Hash(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+    def copy(self) -> Self: ...
+
+
+Md5Constructor = Callable[[bytes], Md5Hash]
+RandomSource = Callable[[int], bytes]
 
 _INNER_PAD = bytes(octet ^ 0x36 for octet in range(256))
 _OUTER_PAD = bytes(octet ^ 0x5C for octet in range(256))
 _MD5_BLOCK = 64
 
 
+def _openssl_in_fips_mode() -> bool:
+    import _hashlib
+
+    return bool(_hashlib.get_fips_mode())
+
+
+_new_md5: Md5Constructor = (importlib.import_module("_md5").md5 if _openssl_in_fips_mode()
+                            else functools.partial(hashlib.md5, usedforsecurity=False))
+# Request Authenticators are nonces that salt the password hiding: OpenSSL's DRBG where OpenSSL runs in FIPS mode,
+# the kernel's otherwise; duomfa.radius.md5.select_random_source makes it explicit at the proxy's start.
+_random_bytes: RandomSource = ssl.RAND_bytes if _openssl_in_fips_mode() else os.urandom
+
+
+def bind_md5(constructor: Md5Constructor) -> None:
+    """Make `constructor` (bytes -> an MD5 object) the MD5 of every RADIUS digest from now on. Call
+    duomfa.radius.md5.select, which self-tests it, rather than this."""
+    global _new_md5
+    _new_md5 = constructor
+    _hmac_md5_pads.cache_clear()
+
+
+def bind_random_source(source: RandomSource) -> None:
+    """Make `source` (n -> n random octets) the source of Request Authenticators from now on."""
+    global _random_bytes
+    _random_bytes = source
+
+
 def _md5(data: bytes) -> bytes:
-    return hashlib.md5(data, usedforsecurity=False).digest()
+    return _new_md5(data).digest()
 
 
 @functools.lru_cache(maxsize=64)
-def _hmac_md5_pads(secret: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+def _hmac_md5_pads(secret: bytes) -> tuple[Md5Hash, Md5Hash]:
     key = _md5(secret) if len(secret) > _MD5_BLOCK else secret
     key = key.ljust(_MD5_BLOCK, b"\0")
-    return (hashlib.md5(key.translate(_INNER_PAD), usedforsecurity=False),
-            hashlib.md5(key.translate(_OUTER_PAD), usedforsecurity=False))
+    return _new_md5(key.translate(_INNER_PAD)), _new_md5(key.translate(_OUTER_PAD))
 
 
 def _hmac_md5(secret: bytes, message: bytes) -> bytes:
@@ -282,7 +324,7 @@ def split_text_attribute(attribute: int, text: bytes) -> list[tuple[int, bytes]]
 
 def new_request_authenticator() -> bytes:
     """A Request Authenticator: RFC 2865 §3 wants it unpredictable, and it salts the password hiding."""
-    return os.urandom(AUTHENTICATOR_LENGTH)
+    return _random_bytes(AUTHENTICATOR_LENGTH)
 
 
 def hide_user_password(password: bytes, secret: bytes, request_authenticator: bytes) -> bytes:
