@@ -4,7 +4,7 @@ user, Status-Server, two shared-secret versions and Message-Authenticator all wo
 stay inside the provider. Without the provider, fips_mode = true stops the start and says why.
 
 These tests are skipped, with the reason printed, only when the provider cannot be built here (no apt, no network);
-the first run builds it (a few minutes), later runs take it from the cache.
+the first run builds it (about half a minute), later runs take it from the cache.
 """
 
 from __future__ import annotations
