@@ -237,13 +237,21 @@ def prepare(fips_mode: bool, origin: str | None = None) -> CryptoSetup:
     return CryptoSetup(fips_mode, ssl.OPENSSL_VERSION, wanted, source, str(provider) if provider else None)
 
 
+ENVIRONMENT_VARIABLE = "DUOMFA_FIPS_MODE"  # the FIPS image sets it true; so does the stack with FipsMode = Yes
+
+
+def wanted(environ: Mapping[str, str]) -> bool:
+    """DUOMFA_FIPS_MODE is true (the words the proxy's option accepts for true)."""
+    return environ.get(ENVIRONMENT_VARIABLE, "").strip().lower() in ("true", "yes", "on", "1")
+
+
 def requested(environ: Mapping[str, str]) -> str | None:
     """Why a process that is not a FIPS component should say it is not one: DUOMFA_FIPS_MODE set true, or OpenSSL
     running in FIPS mode; None when neither."""
     import _hashlib
 
-    if environ.get("DUOMFA_FIPS_MODE", "").strip().lower() in ("true", "yes", "on", "1"):
-        return "DUOMFA_FIPS_MODE is true"
+    if wanted(environ):
+        return f"{ENVIRONMENT_VARIABLE} is true"
     if _hashlib.get_fips_mode():
         return "OpenSSL runs in FIPS mode (OPENSSL_CONF)"
     return None

@@ -80,6 +80,49 @@ def test_update_and_delete_start_nothing(codepipeline, request_type):
     assert is_complete(event, codepipeline) == {"IsComplete": True}
 
 
+def fips_update(old: str | None, new: str | None, **changes) -> dict:
+    """An Update whose FipsImage goes from `old` to `new` (None: the property is absent, as in older templates)."""
+    def properties(value: str | None) -> dict:
+        extra = {} if value is None else {"FipsImage": value}
+        return {**CREATE["ResourceProperties"], **extra}
+    return {**CREATE, "RequestType": "Update", "PhysicalResourceId": f"first-image-{OTHER_RUN}",
+            "ResourceProperties": properties(new), "OldResourceProperties": properties(old), **changes}
+
+
+@pytest.mark.parametrize("old", ["No", None])
+def test_turning_fips_on_builds_the_fips_image_before_the_proxies_require_it(codepipeline, old):
+    executions(codepipeline, summary(OTHER_RUN, "Succeeded"))
+    codepipeline.stubber.add_response("start_pipeline_execution", {"pipelineExecutionId": RUN},
+                                      {"name": PIPELINE, "clientRequestToken": CREATE["RequestId"]})
+    answer = on_event(fips_update(old, "Yes"), codepipeline)
+    # the physical ID stays: a new one would make CloudFormation delete the resource it replaces
+    assert answer == {"PhysicalResourceId": f"first-image-{OTHER_RUN}", "Data": {"PipelineExecutionId": RUN}}
+    execution(codepipeline, RUN, "InProgress")
+    assert is_complete(fips_update(old, "Yes", Data={"PipelineExecutionId": RUN}), codepipeline) == {
+        "IsComplete": False}
+    execution(codepipeline, RUN, "Succeeded")
+    assert is_complete(fips_update(old, "Yes", Data={"PipelineExecutionId": RUN}), codepipeline)["IsComplete"]
+
+
+@pytest.mark.parametrize("old, new", [("Yes", "No"), ("Yes", "Yes"), ("No", "No"), (None, "No"), (None, None)])
+def test_other_updates_start_nothing(codepipeline, old, new):
+    event = fips_update(old, new)
+    assert on_event(event, codepipeline) == {"PhysicalResourceId": f"first-image-{OTHER_RUN}"}
+    assert is_complete(event, codepipeline) == {"IsComplete": True}
+
+
+def test_a_failed_fips_build_says_the_proxies_keep_what_they_run(codepipeline):
+    execution(codepipeline, RUN, "Failed")
+    codepipeline.stubber.add_response(
+        "list_action_executions",
+        {"actionExecutionDetails": [failed_action("Build", "Image", {
+            "externalExecutionSummary": "Build terminated with state: FAILED"})]},
+        {"pipelineName": PIPELINE, "filter": {"pipelineExecutionId": RUN}})
+    with pytest.raises(FirstImageFailed) as failure:
+        is_complete(fips_update("No", "Yes", Data={"PipelineExecutionId": RUN}), codepipeline)
+    assert "FIPS image was not built" in str(failure.value) and "were not created" not in str(failure.value)
+
+
 # --- is_complete --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("status", ["InProgress", "Stopping"])

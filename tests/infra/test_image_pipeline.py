@@ -78,7 +78,9 @@ def test_build_is_privileged_on_a_current_image_with_the_key_and_the_repository_
             logical_id(variant, "AWS::ECR::Repository"), "Arn"]}]}]}, ".dkr.ecr.", {"Fn::Select": [3, {
                 "Fn::Split": [":", {"Fn::GetAtt": [logical_id(variant, "AWS::ECR::Repository"), "Arn"]}]}]},
             ".", {"Ref": "AWS::URLSuffix"}, "/", {"Ref": logical_id(variant, "AWS::ECR::Repository")}]]}},
-        {"Name": "SCAN_GATE", "Type": "PLAINTEXT", "Value": {"Ref": "ScanGate"}}]
+        {"Name": "SCAN_GATE", "Type": "PLAINTEXT", "Value": {"Ref": "ScanGate"}},
+        {"Name": "FIPS_IMAGE", "Type": "PLAINTEXT", "Value": {"Fn::If": ["FipsModeOn", "Yes", "No"]}},
+        {"Name": "AWS_USE_FIPS_ENDPOINT", "Type": "PLAINTEXT", "Value": {"Fn::If": ["FipsModeOn", "true", "false"]}}]
     assert project["EncryptionKey"] == key_arn(variant)
     assert project["Source"] == {"Type": "CODEPIPELINE"}  # no BuildSpec: buildspec.yml from the repository
     assert project["TimeoutInMinutes"] == 30 and project["QueuedTimeoutInMinutes"] == 10

@@ -169,7 +169,8 @@ def test_task_environment_is_one_the_proxy_accepts(variant):
     assert set(environment) == {"DUOMFA_SECRETS_SOURCE", "DUOMFA_RADIUS_CLIENTS", "DUOMFA_PORT",
                                 "DUOMFA_FAILMODE", "DUOMFA_HTTP_PORT", "DUOMFA_API_TIMEOUT",
                                 "DUOMFA_STATUS_SERVER_CLIENTS", "DUOMFA_EXEMPT_USERNAMES", "DUOMFA_HTTP_PROXY",
-                                "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE", "DUOMFA_METRICS_NAMESPACE"}
+                                "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE", "DUOMFA_METRICS_NAMESPACE",
+                                "DUOMFA_FIPS_MODE", "AWS_USE_FIPS_ENDPOINT"}
     assert environment["DUOMFA_EXEMPT_USERNAMES"] == ref("ExemptUsernames")
     assert environment["DUOMFA_HTTP_PROXY"] == ref("HttpProxy")
     assert environment["DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE"] == ref("MaxPushesPerUserPerMinute")
@@ -186,9 +187,12 @@ def test_task_environment_is_one_the_proxy_accepts(variant):
                     "DUOMFA_RADIUS_CLIENTS": "10.0.0.10,10.0.32.10", "DUOMFA_PORT": "1812",
                     "DUOMFA_FAILMODE": "secure", "DUOMFA_STATUS_SERVER_CLIENTS": "10.0.0.0/19,10.0.32.0/19",
                     "DUOMFA_EXEMPT_USERNAMES": " svc-break-glass, svc-backup ", "DUOMFA_HTTP_PROXY": "",
-                    "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE": "3", "DUOMFA_METRICS_NAMESPACE": "DuoMfa/duomfa-prod"})
-    settings = load_settings(None, example)
-    assert settings is not None and settings.metrics_namespace == "DuoMfa/duomfa-prod"
+                    "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE": "3", "DUOMFA_METRICS_NAMESPACE": "DuoMfa/duomfa-prod",
+                    "AWS_USE_FIPS_ENDPOINT": "true"})
+    for fips_mode in ("true", "false"):  # what the FipsModeOn condition gives
+        settings = load_settings(None, {**example, "DUOMFA_FIPS_MODE": fips_mode})
+        assert settings is not None and settings.metrics_namespace == "DuoMfa/duomfa-prod"
+        assert settings.fips_mode is (fips_mode == "true")
 
 
 def test_task_role_may_read_the_secret_and_nothing_else(variant):

@@ -133,3 +133,12 @@ def test_cdk_json_app_synthesizes_offline(tmp_path):
     assert (tmp_path / "DuoMfaNewVpc.template.json").exists()
     assert (tmp_path / "DuoMfaExistingVpc.template.json").exists()
     assert (tmp_path / "DuoMfaCatalog.template.json").exists()
+
+
+def test_fips_mode_defaults_on_in_govcloud_only(templates):
+    for name, path in templates.items():
+        if name.endswith("catalog"):
+            continue
+        parameter = json.loads(path.read_text(encoding="utf-8"))["Parameters"]["FipsMode"]
+        assert parameter["AllowedValues"] == ["No", "Yes"]
+        assert parameter["Default"] == ("Yes" if name.startswith("aws-us-gov/") else "No"), name

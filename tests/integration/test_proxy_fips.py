@@ -221,7 +221,43 @@ def test_fips_mode_false_under_the_provider_runs_radius_md5_outside_it(fips_prov
         proxy.stop()
 
 
+# a control-plane function from the image, called as Lambda calls it (its AWS client is never reached on Create)
+CONTROL_PLANE_HANDLER = """
+import json
+from duomfa.control import directory
+print(json.dumps({"answer": directory.custom_resource_handler(
+    {"RequestType": "Create", "ResourceProperties": {"DirectoryId": "d-1234567890"}}, None,
+    client=lambda service: None)}))
+"""
+
+
+def control_plane_handler(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items()
+             if not key.startswith(("DUOMFA_", "OPENSSL_CONF", "OPENSSL_MODULES"))}
+    return subprocess.run([sys.executable, "-c", CONTROL_PLANE_HANDLER], capture_output=True, text=True, timeout=60,
+                          env={**clean, **env})
+
+
+def test_a_control_plane_function_in_the_fips_image_checks_the_provider_first_and_says_so(fips_provider):
+    result = control_plane_handler({"DUOMFA_FIPS_MODE": "true", **fips_provider.environ()})
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    crypto = lines[0]
+    assert crypto["event"] == "crypto" and crypto["fips_mode"] is True and crypto["radius_md5"] == "builtin"
+    assert crypto["fips_provider"] == f"OpenSSL FIPS Provider {fips_provider.version}"
+    assert lines[-1] == {"answer": {"PhysicalResourceId": "duomfa-radius-d-1234567890"}}
+
+
 # --- without the provider: no FIPS provider build needed ----------------------------------------------------------
+
+def test_a_control_plane_function_asked_for_fips_without_the_provider_stops_before_anything_else():
+    result = control_plane_handler({"DUOMFA_FIPS_MODE": "true"})
+    assert result.returncode == 1
+    assert "FipsUnavailable: DUOMFA_FIPS_MODE: fips_mode = true, but OpenSSL" in result.stderr
+    assert "disable_radius_on_delete" not in result.stdout and "answer" not in result.stdout
+    plain = control_plane_handler({})  # without the flag: no check, no crypto line
+    assert plain.returncode == 0 and '"crypto"' not in plain.stdout and '"answer"' in plain.stdout
+
 
 @pytest.mark.parametrize("where", ["file", "environment"])
 def test_fips_mode_without_a_fips_provider_stops_the_start_and_says_how_to_run_with_one(tmp_path, where):

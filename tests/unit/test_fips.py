@@ -263,3 +263,29 @@ def test_the_buildspec_checks_the_fips_image_before_anything_is_pushed(tmp_path)
     assert fips_build == f"build --file Dockerfile.fips --build-arg PROXY_IMAGE={uri}:scan --tag {uri}:scan ."
     assert check == (f"run --rm --entrypoint python {uri}:scan -m duomfa.fips --provider-version "
                      f"{fips.VALIDATED_PROVIDER_VERSION}")
+
+
+def test_every_function_that_runs_from_the_image_checks_fips_before_anything_else():
+    import ast
+    import importlib
+    import inspect
+    import textwrap
+
+    from duomfa.infra.image_function import HANDLERS
+
+    for path in HANDLERS.values():
+        module, name = path.rsplit(".", 1)
+        source = textwrap.dedent(inspect.getsource(getattr(importlib.import_module(module), name)))
+        function = ast.parse(source).body[0]
+        assert isinstance(function, ast.FunctionDef)
+        body = function.body
+        first = body[1] if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) else body[0]
+        assert ast.unparse(first) == "check_crypto(os.environ)", path
+
+
+def test_a_function_outside_the_fips_image_checks_nothing_and_says_nothing(capsys):
+    from duomfa.control import runtime
+
+    runtime.check_crypto({})
+    runtime.check_crypto({"DUOMFA_FIPS_MODE": "false"})
+    assert capsys.readouterr().out == ""

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 
 from duomfa.control.runtime import (
+    check_crypto,
     env_int,
     env_text,
     log,
@@ -220,6 +221,7 @@ def _write_if_changed(ssm: Any, parameter: str, found: Sighting, wanted: dict[st
 def handler(event: dict[str, Any], context: Any, client: Any = None) -> str:
     """EventBridge (ECS events of our service, a schedule) or a direct invoke → address tracker.
     Env: CLUSTER, SERVICE, SECRET_ARN, ADDRESS_PARAMETER, RADIUS_PORT, HEALTH_WAIT_SECONDS."""
+    check_crypto(os.environ)
     client = client or boto3.client
     settings = TrackerSettings.from_environ(os.environ)
     settings = dataclasses.replace(settings, health_wait_seconds=min(

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from duomfa.control.duo_keys import DuoKeysError, merge_into_current
 from duomfa.control.runtime import (
     SettingsError,
+    check_crypto,
     env_int,
     env_list,
     env_text,
@@ -546,6 +547,7 @@ def handler(event: dict[str, Any], context: Any, client: Any = None) -> str:
     """Schedule / Parameter Store / ECS / finishSecret → updater. Env: DIRECTORY_ID, SECRET_ARN, ADDRESS_PARAMETER,
     STATE_PARAMETER, TOPIC_ARN, RADIUS_PORT, RADIUS_TIMEOUT, RADIUS_RETRIES, RETIRE_GRACE_SECONDS, DEADLINE_SECONDS,
     NLB_ADDRESSES, DIRECTORY_MFA, SECRET_SETTLE_SECONDS, METRICS_NAMESPACE."""
+    check_crypto(os.environ)
     client = client or boto3.client
     settings = UpdaterSettings.from_environ(os.environ)
     settings = dataclasses.replace(settings, deadline_seconds=seconds_left(settings.deadline_seconds, context))
@@ -581,6 +583,7 @@ def disable_radius_on_delete(event: Mapping[str, Any], *, ds: Any, directory_id:
 def custom_resource_handler(event: dict[str, Any], context: Any, client: Any = None) -> dict[str, Any]:
     """CloudFormation (through the Provider framework) → DisableRadius on Delete.
     Env: DIRECTORY_ID (the resource's DirectoryId property wins when set)."""
+    check_crypto(os.environ)
     client = client or boto3.client
     directory_id = (event.get("ResourceProperties") or {}).get("DirectoryId") or os.environ["DIRECTORY_ID"]
     return disable_radius_on_delete(event, ds=client("ds"), directory_id=directory_id)

@@ -1,6 +1,7 @@
 """CloudFormation waits for the first proxy image: a Provider's on-event handler starts (or joins) a pipeline run on
-Create; its is-complete handler reports done when that run succeeded, or fails the stack with the stage, action and
-reason (docs/design.md, "The first image"). Inline source: standard library and boto3."""
+Create, and on an Update that turns FipsImage to Yes (the FIPS image must exist before the proxies require it); its
+is-complete handler reports done when that run succeeded, or fails the stack with the stage, action and reason
+(docs/design.md, "The first image"). Inline source: standard library and boto3."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def start_or_join(codepipeline: Any, pipeline: str, request_id: str) -> tuple[st
     return started["pipelineExecutionId"], "started a run"
 
 
-def failure_reason(codepipeline: Any, pipeline: str, execution_id: str, status: str) -> str:
+def failure_reason(codepipeline: Any, pipeline: str, execution_id: str, status: str,
+                   request_type: str = "Create") -> str:
     """Which action failed and what it said, for the stack event."""
     details = codepipeline.list_action_executions(
         pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}).get("actionExecutionDetails", [])
@@ -52,7 +54,9 @@ def failure_reason(codepipeline: Any, pipeline: str, execution_id: str, status: 
             reason += f" (details: {result['externalExecutionUrl']})"
         if stage in HINTS:
             reason += f"; {HINTS[stage]}"
-    reason += ". No proxy image exists yet, so the proxies were not created."
+    reason += (". No proxy image exists yet, so the proxies were not created." if request_type == "Create" else
+               ". The FIPS image was not built, so the proxies keep their image and settings (the update rolls "
+               "back).")
     return reason[:REASON_LIMIT]
 
 
@@ -69,19 +73,35 @@ def run_status(codepipeline: Any, pipeline: str, execution_id: str) -> tuple[str
     return newest[0]["status"], newest[0]["pipelineExecutionId"]
 
 
+def waits_for_a_run(event: dict[str, Any]) -> bool:
+    """Create; or an Update that turns FipsImage to Yes: the image the proxies run must then be rebuilt as the FIPS
+    image before they start with fips_mode = true. Turning it off needs no run: the FIPS image also runs without
+    fips_mode, and the next scheduled build is a standard one. Delete: nothing."""
+    if event["RequestType"] == "Create":
+        return True
+    if event["RequestType"] != "Update":
+        return False
+    new = str(event["ResourceProperties"].get("FipsImage", "No"))
+    old = str((event.get("OldResourceProperties") or {}).get("FipsImage", "No"))
+    return new == "Yes" and old != "Yes"
+
+
 def on_event(event: dict[str, Any], codepipeline: Any) -> dict[str, Any]:
-    """Create: start or join a run. Update and Delete: nothing (later images come from the schedule)."""
+    """Start or join a run when one is needed (waits_for_a_run); otherwise nothing (later images come from the
+    schedule)."""
     pipeline = str(event["ResourceProperties"]["PipelineName"])
-    if event["RequestType"] != "Create":
+    if not waits_for_a_run(event):
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
     execution_id, did = start_or_join(codepipeline, pipeline, event["RequestId"])
     _log(event, did=did, pipeline=pipeline, execution=execution_id)
-    return {"PhysicalResourceId": f"first-image-{execution_id}", "Data": {"PipelineExecutionId": execution_id}}
+    # an Update keeps its physical ID: a new one would make CloudFormation delete the old resource
+    physical_id = f"first-image-{execution_id}" if event["RequestType"] == "Create" else event["PhysicalResourceId"]
+    return {"PhysicalResourceId": physical_id, "Data": {"PipelineExecutionId": execution_id}}
 
 
 def is_complete(event: dict[str, Any], codepipeline: Any) -> dict[str, Any]:
     """Done when the run succeeded; not yet while it runs; raises FirstImageFailed when it ended otherwise."""
-    if event["RequestType"] != "Create":
+    if not waits_for_a_run(event):
         return {"IsComplete": True}
     pipeline = str(event["ResourceProperties"]["PipelineName"])
     execution_id = (event.get("Data") or {}).get("PipelineExecutionId") or event["PhysicalResourceId"].removeprefix(
@@ -92,7 +112,7 @@ def is_complete(event: dict[str, Any], codepipeline: Any) -> dict[str, Any]:
         return {"IsComplete": True, "Data": {"PipelineExecutionId": followed}}
     if status in RUNNING:
         return {"IsComplete": False}
-    raise FirstImageFailed(failure_reason(codepipeline, pipeline, followed, status))
+    raise FirstImageFailed(failure_reason(codepipeline, pipeline, followed, status, event["RequestType"]))
 
 
 def _log(event: dict[str, Any], **fields: Any) -> None:

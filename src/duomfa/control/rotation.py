@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from duomfa import radius, secret_document
 from duomfa.control.addresses import healthy_addresses, running_tasks
 from duomfa.control.runtime import (
+    check_crypto,
     env_int,
     env_text,
     log,
@@ -321,6 +322,7 @@ def publish_outcome(settings: RotationSettings, step: str, outcome: str | None) 
 def handler(event: dict[str, Any], context: Any, client: Any = None) -> None:
     """Secrets Manager → rotation. Env: CLUSTER, SERVICE, RADIUS_PORT, UPDATER_FUNCTION, DEADLINE_SECONDS,
     STATE_PARAMETER and METRICS_NAMESPACE (both optional)."""
+    check_crypto(os.environ)
     client = client or boto3.client
     settings = RotationSettings.from_environ(os.environ)
     step = str(event.get("Step"))

@@ -7,12 +7,30 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from duomfa import fips
 from duomfa.control.inline_support import error_code, log, log_metrics, set_log_stream, version_with
 
-__all__ = ["SettingsError", "env_int", "env_list", "env_text", "error_code", "log", "log_metrics",
+__all__ = ["SettingsError", "check_crypto", "env_int", "env_list", "env_text", "error_code", "log", "log_metrics",
            "read_json_parameter", "seconds_left", "set_log_stream", "version_stages", "version_with"]
 
 LAMBDA_MARGIN_SECONDS = 30.0  # left over for the last log line and the SNS notice when a deadline is hit
+
+
+_crypto_checked = False
+
+
+def check_crypto(environ: Mapping[str, str]) -> None:
+    """First thing in every handler, once per process: where DUOMFA_FIPS_MODE is true (the FIPS image sets it), the
+    proxy's own start check — OpenSSL's FIPS provider enforced, RADIUS's MD5 bound outside it after its self-test —
+    and one `crypto` line saying what the function runs on. FipsUnavailable stops the function before it calls
+    anything, so a FIPS deployment never quietly runs without its module. Elsewhere: nothing."""
+    global _crypto_checked
+    if _crypto_checked or not fips.wanted(environ):
+        return
+    setup = fips.prepare(True, fips.ENVIRONMENT_VARIABLE)
+    _crypto_checked = True
+    log("crypto", fips_mode=setup.fips_mode, openssl=setup.openssl, fips_provider=setup.fips_provider,
+        radius_md5=setup.radius_md5, random_source=setup.random_source)
 
 
 class SettingsError(ValueError):

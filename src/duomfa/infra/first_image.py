@@ -42,7 +42,9 @@ class FirstImage(Construct):
     """Exposes `resource` (the custom resource the proxy service depends on)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, pipeline: ImagePipeline, key: kms.IKey,
-                 log_retention_days: float) -> None:
+                 log_retention_days: float, fips_image: str = "No") -> None:
+        """`fips_image`: the FipsMode the image must have been built for; when an update turns it to "Yes", the
+        resource runs the pipeline again and waits, so the proxies switch to fips_mode = true on a FIPS image."""
         super().__init__(scope, construct_id)
         budget = pipeline.build_timeout.to_seconds() + pipeline.queued_timeout.to_seconds()
         if budget + SOURCE_STAGE_ALLOWANCE.to_seconds() >= TOTAL_TIMEOUT.to_seconds():
@@ -97,7 +99,7 @@ class FirstImage(Construct):
             self, "Resource", service_token=self.provider.service_token, resource_type="Custom::FirstImage",
             # CloudFormation itself stops waiting here, whatever the waiter does
             service_timeout=CLOUDFORMATION_LIMIT,
-            properties={"PipelineName": pipeline.pipeline_name})
+            properties={"PipelineName": pipeline.pipeline_name, "FipsImage": fips_image})
         self.total_timeout = TOTAL_TIMEOUT
 
         NagSuppressions.add_resource_suppressions(handler_role, [

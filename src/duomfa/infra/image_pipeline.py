@@ -23,6 +23,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from duomfa.infra.escape_hatch import cfn_resource
+from duomfa.infra.fips_mode import ENDPOINT_VARIABLE
 from duomfa.infra.inline_function import CONTROL_SOURCES, inline_function
 from duomfa.infra.monitoring import TopicNotice
 from duomfa.infra.nag import (
@@ -58,7 +59,10 @@ class ImagePipeline(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, repository: ecr.IRepository,
                  topic: sns.ITopic, use_codecommit: CfnCondition, codecommit_repository: str, github_owner: str,
                  github_repository: str, branch: str, connection_arn: str, schedule: str,
-                 log_retention_days: float, scan_gate: str = "FixableCriticalHigh") -> None:
+                 log_retention_days: float, scan_gate: str = "FixableCriticalHigh", fips_image: str = "No",
+                 fips_endpoints: str = "false") -> None:
+        """`fips_image`: "Yes" builds the FIPS image (Dockerfile.fips); `fips_endpoints`: "true" sends the build's
+        AWS calls to FIPS endpoints."""
         super().__init__(scope, construct_id)
         self.key = key
         self.log_retention_days = log_retention_days
@@ -101,7 +105,11 @@ class ImagePipeline(Construct):
             # CodeBuild sets AWS_REGION itself; the buildspec needs where to push and which findings refuse an image
             environment_variables={
                 "REPOSITORY_URI": codebuild.BuildEnvironmentVariable(value=repository.repository_uri),
-                "SCAN_GATE": codebuild.BuildEnvironmentVariable(value=scan_gate)},
+                "SCAN_GATE": codebuild.BuildEnvironmentVariable(value=scan_gate),
+                # Yes: Dockerfile.fips on top, checked in the image before any push; the gate's calls go to FIPS
+                # endpoints then too
+                "FIPS_IMAGE": codebuild.BuildEnvironmentVariable(value=fips_image),
+                ENDPOINT_VARIABLE: codebuild.BuildEnvironmentVariable(value=fips_endpoints)},
             timeout=BUILD_TIMEOUT, queued_timeout=QUEUED_TIMEOUT,
             logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=build_logs)))
         # The key encrypts the build's output artifacts, which CodeBuild writes to the artifact bucket through S3 (by

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import CfnCondition, CfnParameter, CfnRule, Fn, Stack
+from aws_cdk import Aws, CfnCondition, CfnParameter, CfnRule, Fn, Stack
+
+from duomfa.infra.fips_mode import FIPS_ENDPOINT_REGIONS
 
 IPV4 = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
 CIDR = IPV4 + r"/(1[6-9]|2[0-8])"
@@ -65,6 +67,7 @@ class ProxyParameters:
     radius_timeout: CfnParameter
     radius_retries: CfnParameter
     directory_mfa: CfnParameter
+    fips_mode: CfnParameter
     has_kms_admin: CfnCondition
     has_admin_principals: CfnCondition
     load_balancer_on: CfnCondition
@@ -72,6 +75,7 @@ class ProxyParameters:
     load_balancer_addresses_in_use: CfnCondition
     image_from_codecommit: CfnCondition
     has_http_proxy: CfnCondition
+    fips_mode_on: CfnCondition
 
     @classmethod
     def define(cls, stack: Stack, *, federal: bool = False) -> ProxyParameters:
@@ -247,6 +251,14 @@ class ProxyParameters:
                 description="Disabled takes Duo MFA off the directory (DisableRadius) and keeps it off, deleting "
                             "nothing; Enabled puts it back (users cannot log in while the directory sets MFA up)",
                 constraint_description="Enabled or Disabled"),
+            fips_mode=parameter(
+                "FipsMode", type="String", default="Yes" if federal else "No", allowed_values=["No", "Yes"],
+                description="Yes: the FIPS image (OpenSSL's FIPS provider enforced), fips_mode = true in the proxies, "
+                            "and FIPS endpoints for every AWS API call of the proxies, the control plane and the "
+                            "image build; for Duo Federal. Only in regions where every service the stack calls has "
+                            f"a FIPS endpoint: {', '.join(FIPS_ENDPOINT_REGIONS)}. Switching it on rebuilds the "
+                            "image first (the update waits for that build)",
+                constraint_description="Yes or No"),
         )
         has_admin_principals = CfnCondition(
             stack, "HasAdminPrincipals",
@@ -268,10 +280,12 @@ class ProxyParameters:
                                        expression=Fn.condition_equals(p["image_source"].value_as_string, "CodeCommit"))
         has_http_proxy = CfnCondition(stack, "HasHttpProxy", expression=Fn.condition_not(
             Fn.condition_equals(p["http_proxy"].value_as_string, "")))
+        fips_mode_on = CfnCondition(stack, "FipsModeOn",
+                                    expression=Fn.condition_equals(p["fips_mode"].value_as_string, "Yes"))
         parameters = cls(**p, has_kms_admin=has_kms_admin, has_admin_principals=has_admin_principals,
                          load_balancer_on=load_balancer_on, load_balancer_address_fixed=fixed,
                          load_balancer_addresses_in_use=in_use, image_from_codecommit=from_codecommit,
-                         has_http_proxy=has_http_proxy)
+                         has_http_proxy=has_http_proxy, fips_mode_on=fips_mode_on)
         parameters._add_rules(stack)
         return parameters
 
@@ -304,6 +318,12 @@ class ProxyParameters:
                 assertions=[{"assert": Fn.condition_and(*given),
                              "assertDescription": "give both LoadBalancerAddress1 and LoadBalancerAddress2, or "
                                                   "neither"}])
+        # elsewhere an SDK asked for FIPS endpoints builds host names that do not exist: every call would fail
+        CfnRule(stack, "FipsModeRegion", rule_condition=Fn.condition_equals(self.fips_mode.value_as_string, "Yes"),
+                assertions=[{"assert": Fn.condition_contains(list(FIPS_ENDPOINT_REGIONS), Aws.REGION),
+                             "assertDescription": "FipsMode Yes needs FIPS endpoints for every service the stack "
+                                                  "calls, which exist only in " + ", ".join(FIPS_ENDPOINT_REGIONS)
+                                                  + "; choose FipsMode No here"}])
 
     def interface_groups(self) -> list[dict]:
         def ids(*parameters: CfnParameter) -> list[str]:
@@ -311,7 +331,7 @@ class ProxyParameters:
 
         return [
             {"Label": {"default": "Duo"}, "Parameters": ids(self.duo_integration_key, self.duo_secret_key,
-                                                            self.duo_api_host, self.failmode,
+                                                            self.duo_api_host, self.fips_mode, self.failmode,
                                                             self.exempt_usernames, self.http_proxy,
                                                             self.max_pushes_per_user_per_minute)},
             {"Label": {"default": "Proxies"}, "Parameters": ids(self.proxy_count, self.max_tasks, self.radius_port,

@@ -17,6 +17,7 @@ from constructs import Construct, IConstruct
 
 from duomfa.infra.directory import DirectoryEndpoint
 from duomfa.infra.escape_hatch import cfn_resource
+from duomfa.infra.fips_mode import ENDPOINT_VARIABLE
 from duomfa.infra.nag import ANY_RESOURCE, ROLE_POLICY_REASON, wildcards
 
 CONTAINER_NAME = "proxy"
@@ -41,8 +42,9 @@ class ProxyService(Construct):
                  radius_port: str, failmode: str, proxy_count: str, max_tasks: str, cpu: str, memory: str,
                  log_retention_days: str, exempt_usernames: str = "", http_proxy: str = "",
                  max_pushes_per_user_per_minute: str = "3", has_http_proxy: CfnCondition | None = None,
-                 metrics_namespace: str = "") -> None:
-        """`metrics_namespace`: where the proxies' once-a-minute stats line publishes its metrics (empty: none)."""
+                 metrics_namespace: str = "", fips_mode: str = "false") -> None:
+        """`metrics_namespace`: where the proxies' once-a-minute stats line publishes its metrics (empty: none).
+        `fips_mode`: "true" runs the proxies with fips_mode = true and FIPS endpoints for their AWS calls."""
         super().__init__(scope, construct_id)
         port = Token.as_number(radius_port)
 
@@ -83,6 +85,9 @@ class ProxyService(Construct):
                 "DUOMFA_EXEMPT_USERNAMES": exempt_usernames,
                 "DUOMFA_HTTP_PROXY": http_proxy,
                 "DUOMFA_MAX_PUSHES_PER_USER_PER_MINUTE": max_pushes_per_user_per_minute,
+                # the start check refuses an image without the enforced FIPS provider; Secrets Manager's FIPS endpoint
+                "DUOMFA_FIPS_MODE": fips_mode,
+                ENDPOINT_VARIABLE: fips_mode,
             },
             port_mappings=[ecs.PortMapping(container_port=port, protocol=ecs.Protocol.UDP, name="radius"),
                            ecs.PortMapping(container_port=HTTP_PORT, protocol=ecs.Protocol.TCP, name="http")],

@@ -15,6 +15,7 @@ from duomfa.infra.control_plane import ControlPlane
 from duomfa.infra.dashboard import OperationsDashboard
 from duomfa.infra.directory import DirectoryEndpoint, ExistingDirectory, ManagedDirectory
 from duomfa.infra.encryption import Encryption
+from duomfa.infra.fips_mode import FipsValues, apply_fips_endpoints
 from duomfa.infra.first_image import FirstImage
 from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.image_repository import ImageRepository
@@ -39,6 +40,8 @@ class DuoMfaStack(StableLogicalIdStack):
                          synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False))
         self.parameters = ProxyParameters.define(self, federal=federal)
         p = self.parameters
+        self.fips = FipsValues(p.fips_mode_on)
+        apply_fips_endpoints(self, self.fips)
         self.encryption = Encryption(self, "Encryption", admin_arn=p.kms_admin_arn.value_as_string,
                                      has_admin=p.has_kms_admin)
         self.secret = ProxySecret(self, "Secret", ikey=p.duo_integration_key.value_as_string,
@@ -67,7 +70,7 @@ class DuoMfaStack(StableLogicalIdStack):
             log_retention_days=p.log_retention_days.value_as_string,
             exempt_usernames=p.exempt_usernames.value_as_string, http_proxy=p.http_proxy.value_as_string,
             max_pushes_per_user_per_minute=p.max_pushes_per_user_per_minute.value_as_string,
-            has_http_proxy=p.has_http_proxy, metrics_namespace=stack_namespace())
+            has_http_proxy=p.has_http_proxy, metrics_namespace=stack_namespace(), fips_mode=self.fips.flag)
         self.load_balancer = RadiusLoadBalancer(
             self, "RadiusLoadBalancer", vpc=vpc, directory=directory, proxies=self.proxies,
             condition=p.load_balancer_on,
@@ -83,9 +86,11 @@ class DuoMfaStack(StableLogicalIdStack):
             github_owner=p.github_owner.value_as_string, github_repository=p.github_repository.value_as_string,
             branch=p.github_branch.value_as_string, connection_arn=p.connection_arn.value_as_string,
             schedule=p.rebuild_schedule.value_as_string, log_retention_days=p.log_retention_days.value_as_number,
-            scan_gate=p.scan_gate.value_as_string)
+            scan_gate=p.scan_gate.value_as_string, fips_image=self.fips.yes_no, fips_endpoints=self.fips.flag)
+        # an update that turns FipsMode on builds the FIPS image before the proxies are told to require it
         self.first_image = FirstImage(self, "FirstImage", pipeline=self.pipeline, key=self.encryption.key,
-                                      log_retention_days=p.log_retention_days.value_as_number)
+                                      log_retention_days=p.log_retention_days.value_as_number,
+                                      fips_image=self.fips.yes_no)
         # the proxies start with an image in the repository and the Duo keys in their secret
         self.proxies.start_after(self.first_image.resource, self.secret.duo_keys)
         self.pipeline.deploy_new_images_to(self.proxies.cluster, self.proxies.service)
