@@ -35,7 +35,8 @@ __all__ = ["ConfigError", "FailMode", "MessageAuthenticatorPolicy", "ProxySettin
 SERVER_SECTION = SERVER
 ENV_PREFIX = "DUOMFA_"
 # DUOMFA_* variables that belong to the scripts, not to the proxy's settings
-ENV_NOT_SETTINGS = {"DUOMFA_VENV", "DUOMFA_ROOT"}
+# the scripts' and the tests' own variables, which share the prefix: an admin's shell may hold them
+ENV_NOT_SETTINGS = {"DUOMFA_VENV", "DUOMFA_ROOT", "DUOMFA_BOOTSTRAP_PLAN", "DUOMFA_FIPS_CACHE", "DUOMFA_FIPS_REFRESH"}
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -123,6 +123,20 @@ def test_environment_variables_override_and_can_replace_the_file(tmp_path):
         load_settings(write(tmp_path, minimal()), {"DUOMFA_FAILMOD": "secure"})
 
 
+def test_the_scripts_and_test_fixtures_own_variables_are_not_taken_for_settings(tmp_path):
+    """./scripts/test runs the suite with them set; a proxy started from such a shell must not refuse to start."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sources = [*sorted((root / "scripts").iterdir()), root / "tests" / "fips_provider.py",
+               root / "tests" / "support.py"]
+    names = {name for path in sources if path.is_file()
+             for name in re.findall(r"\bDUOMFA_[A-Z_]+\b", path.read_text(encoding="utf-8"))}
+    assert {"DUOMFA_VENV", "DUOMFA_FIPS_CACHE"} <= names
+    assert load_settings(write(tmp_path, minimal()), dict.fromkeys(names, "x")).port == 1812
+
+
 def test_secrets_source_replaces_inline_secrets(tmp_path):
     body = """\
         [radius_server_duo_only]
