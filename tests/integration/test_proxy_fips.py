@@ -221,6 +221,30 @@ def test_fips_mode_false_under_the_provider_runs_radius_md5_outside_it(fips_prov
         proxy.stop()
 
 
+def doctor_lines(config, env: dict[str, str]) -> tuple[int, list[list[str]], str]:
+    clean = {key: value for key, value in os.environ.items()
+             if not key.startswith(("DUOMFA_", "OPENSSL_CONF", "OPENSSL_MODULES"))}
+    result = subprocess.run([sys.executable, "-m", "duomfa", "doctor", "-c", str(config)], capture_output=True,
+                            text=True, timeout=60, env={**clean, **env})
+    lines = result.stdout.splitlines()
+    return result.returncode, [line.split()[:2] for line in lines[:-1] if line[:1] != " "], result.stdout
+
+
+def test_doctor_runs_the_fips_start_check_and_pings_duo_with_fips_tls(fips_provider, mfa, tmp_path):
+    app = mfa.admin("app", "add", "fips-doctor")
+    secrets_file = tmp_path / "secrets.json"
+    secrets_file.write_text(json.dumps({"ikey": app["ikey"], "skey": app["skey"], "api_host": app["api_host"],
+                                        "radius_secret": CURRENT}))
+    config = fips_config(tmp_path / "proxy.cfg", mfa, app, secrets_file)
+    code, lines, output = doctor_lines(config, fips_provider.environ())
+    assert code == 0, output
+    assert ["ok", "fips"] in lines and ["ok", "duo-ping"] in lines and ["ok", "duo-keys"] in lines
+    assert f"OpenSSL FIPS Provider {fips_provider.version}" in output
+    code, lines, output = doctor_lines(config, {})  # the same file where OpenSSL has no FIPS provider
+    assert code == 1 and ["fail", "fips"] in lines and "does not run with a FIPS provider enforced" in output
+    assert "OPENSSL_CONF" in output  # the fix says how to run with one
+
+
 # a control-plane function from the image, called as Lambda calls it (its AWS client is never reached on Create)
 CONTROL_PLANE_HANDLER = """
 import json

@@ -1,5 +1,5 @@
-"""`duomfa doctor -c FILE`: the configuration, the UDP port, the secrets source, Duo, and (with --probe) a running
-proxy."""
+"""`duomfa doctor -c FILE`: the configuration, the UDP port, FIPS mode (when asked for), the secrets source, Duo,
+and (with --probe) a running proxy."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from duomfa import radius
+from duomfa import fips, radius
 from duomfa.config import ConfigError, ProxySettings, load_settings
 from duomfa.doctor.checks import (
     CLOCK_FAIL_SECONDS,
@@ -54,6 +54,21 @@ def check_config(path: Path | None, environ: Mapping[str, str]) -> tuple[Check, 
 
 
 _NO_EFFECT = re.compile(r": (\w+) has no effect: ")
+
+
+def check_fips(origin: str | None) -> Check:
+    """fips_mode = true: the proxy's own start check, without starting it."""
+    try:
+        setup = fips.prepare(True, origin)
+    except fips.FipsUnavailable as exc:
+        return Check("fips", FAIL, str(exc).split(". To run in FIPS mode")[0],
+                     f"to run in FIPS mode, {fips.HOW_TO_RUN}")
+    except fips.CryptoSelfTestFailed as exc:
+        return Check("fips", FAIL, str(exc), "use a Python built with its own MD5 (_md5), as python.org's and "
+                                             "Debian's are")
+    provider = f"{setup.fips_provider} " if setup.fips_provider else "a FIPS provider "
+    return Check("fips", OK, f"OpenSSL ({setup.openssl}) runs with {provider}enforced; RADIUS's MD5 runs outside it "
+                             f"({setup.radius_md5}, self-tested)")
 
 
 def _bind_udp(interface: str, port: int) -> None:
@@ -253,6 +268,8 @@ async def local_checks(path: Path | None, environ: Mapping[str, str], *, probe: 
     checks = [config, check_port(settings)]
     if (http := check_http_port(settings)) is not None:
         checks.append(http)
+    if settings.fips_mode:
+        checks.append(check_fips(settings.fips_mode_origin))
     secrets_check, state = await check_secrets(settings)
     checks.append(secrets_check)
     keys = duo_keys(settings, state)
@@ -265,7 +282,7 @@ async def local_checks(path: Path | None, environ: Mapping[str, str], *, probe: 
             duo = DuoClient(keys.ikey, keys.skey.reveal(), keys.api_host, ca_certs=settings.ca_certs,
                             http_proxy=settings.http_proxy,
                             api_timeout=min(settings.api_timeout or DUO_TIMEOUT_SECONDS, DUO_TIMEOUT_SECONDS),
-                            rate_limit_retries=0)
+                            rate_limit_retries=0, fips_mode=settings.fips_mode)  # the TLS the proxy would offer
         except ValueError as exc:
             checks.append(Check("duo-ping", FAIL, str(exc), "set api_host to the host name from the Duo Admin Panel"))
         else:
