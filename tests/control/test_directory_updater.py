@@ -312,6 +312,24 @@ def test_a_secret_change_counts_as_applied_only_after_the_settle_time(world):
     assert world.state()["confirmed"] is False and world.retired_tag() is None
 
 
+def test_the_run_that_confirms_a_secret_change_names_the_version(world, capsys):
+    """The per-rotation saved query finds the confirmation by the version it pastes in."""
+    applied_first(world)
+    world.rotate("second-shared-secret-0123456789")
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    world.expect("update_radius", ["10.0.1.10", "10.0.2.20"], shared_secret="second-shared-secret-0123456789")
+    for _ in range(8):  # the settle time passes while the old Completed stays visible
+        world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    world.run(secret_settle_seconds=120)
+    assert world.state()["confirmed"] is False
+    capsys.readouterr()
+    world.describe("Completed", ["10.0.1.10", "10.0.2.20"])
+    world.run(secret_settle_seconds=120)
+    confirmed = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+                 if "confirmed the new secret" in line]
+    assert [line["secret_version"] for line in confirmed] == [world.version()]
+
+
 def test_rotation_waits_while_the_directory_s_switch_is_unconfirmed(world):
     from duomfa.control.rotation import RotationError, check_directory_caught_up
 

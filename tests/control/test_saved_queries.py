@@ -187,7 +187,7 @@ def test_the_rotation_query_finds_what_each_function_did_for_that_version(aws, m
     events = {line[logline.EVENT] for line in found}
     assert {logline.ROTATION, logline.DIRECTORY_UPDATER, logline.ADDRESS_TRACKER} <= events
     steps = {line.get(logline.STEP) for line in found if line[logline.EVENT] == logline.ROTATION}
-    assert {"createSecret", "testSecret", "finishSecret"} <= steps
+    assert {"createSecret", "setSecret", "testSecret", "finishSecret"} <= steps
     assert any("EnableRadius" in line.get(logline.DID, "") for line in found)
     # before the placeholder is replaced the query finds nothing: it cannot be run by mistake over every rotation
     assert found_by(query.text, lines) == []

@@ -467,7 +467,8 @@ def settled(*, ssm: Any, secretsmanager: Any, settings: UpdaterSettings, desired
         applied_at = now()  # the grace period runs from the run that saw Completed after the settle time
         write_applied(ssm, settings.state_parameter, desired, applied_at)
         log("directory_updater", found=f"RadiusStatus {status} again after the settle time",
-            did="confirmed the new secret; the previous one is retired after the grace period")
+            did="confirmed the new secret; the previous one is retired after the grace period",
+            secret_version=desired.secret_version)
     elif applied.secret_version != desired.secret_version:
         # the same shared secret in a newer version (Duo keys or client list changed): record it, so rotation
         # knows the directory has caught up, and keep the time it was really applied

@@ -173,9 +173,10 @@ def _latest_digests(ecr: Any, containers: list[dict[str, Any]]) -> dict[str, str
     return latest
 
 
-def set_secret(ecs: Any, ecr: Any, cluster: str, service: str) -> str:
+def set_secret(ecs: Any, ecr: Any, cluster: str, service: str, token: str | None = None) -> str:
     """The proxies pick the pending secret up themselves. Force one deployment only when a newer image waits and
-    none is under way; returns what was done ("forced", "no_new_image", "deployment_in_progress", "unknown")."""
+    none is under way; returns what was done ("forced", "no_new_image", "deployment_in_progress", "unknown").
+    `token`: the pending version, named in every line (the per-rotation saved query finds them by it)."""
     described = ecs.describe_services(cluster=cluster, services=[service]).get("services") or []
     if not described:
         raise RotationError(f"ECS service {service} was not found in cluster {cluster}")
@@ -184,8 +185,9 @@ def set_secret(ecs: Any, ecr: Any, cluster: str, service: str) -> str:
     try:
         latest = _latest_digests(ecr, definition.get("containerDefinitions") or [])
     except ClientError as exc:
-        log("rotation", level="WARNING", step="setSecret", found=f"the image in ECR could not be read: {exc}",
-            did="nothing: the proxies read the pending secret themselves")
+        log("rotation", level="WARNING", step="setSecret", version=token,
+            found=f"the image in ECR could not be read: {exc}", did="nothing: the proxies read the pending secret "
+            "themselves")
         return "unknown"
     outdated = sorted({task["taskArn"].rsplit("/", 1)[-1] for task in running_tasks(ecs, cluster, service)
                        for container in task.get("containers") or []
@@ -193,16 +195,18 @@ def set_secret(ecs: Any, ecr: Any, cluster: str, service: str) -> str:
                        and container.get("imageDigest") != latest[container["name"]]})
     if not outdated:
         found = f"running tasks use the newest image {latest}" if latest else "no container image is an ECR tag"
-        log("rotation", step="setSecret", found=found, did="nothing: the proxies read the pending secret themselves")
+        log("rotation", step="setSecret", version=token, found=found,
+            did="nothing: the proxies read the pending secret themselves")
         return "no_new_image"
     in_progress = len(deployments) > 1 or any(d.get("rolloutState") == "IN_PROGRESS" for d in deployments)
     if in_progress:
-        log("rotation", step="setSecret", found=f"{len(outdated)} task(s) run an older image; a deployment is "
-            "already under way", did="nothing", tasks=outdated)
+        log("rotation", step="setSecret", version=token, found=f"{len(outdated)} task(s) run an older image; a "
+            "deployment is already under way", did="nothing", tasks=outdated)
         return "deployment_in_progress"
     ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
-    log("rotation", step="setSecret", found=f"{len(outdated)} task(s) run an older image than {latest}",
-        did="forced one new deployment", tasks=outdated)
+    log("rotation", step="setSecret", version=token,
+        found=f"{len(outdated)} task(s) run an older image than {latest}", did="forced one new deployment",
+        tasks=outdated)
     return "forced"
 
 
@@ -300,7 +304,7 @@ def rotate(event: Mapping[str, Any], *, secretsmanager: Any, ecs: Any, ecr: Any,
     if step == "createSecret":
         return create_secret(secretsmanager, secret_id, token, ssm=ssm, state_parameter=settings.state_parameter)
     if step == "setSecret":
-        return set_secret(ecs, ecr, settings.cluster, settings.service)
+        return set_secret(ecs, ecr, settings.cluster, settings.service, token)
     if step == "testSecret":
         verify_secret(secretsmanager, ecs, secret_id, token, cluster=settings.cluster, service=settings.service,
                     port=settings.radius_port, probe=probe or probe_status_server, clock=clock, sleep=sleep,
