@@ -20,6 +20,9 @@ from duomfa import emf
 from duomfa.infra.load_balancer import HEALTHY_TARGETS, UNHEALTHY_TARGETS, RadiusLoadBalancer
 
 PROXY_PERIOD = Duration.minutes(1)  # the proxies' stats line comes once a minute
+# a gauge in that line may land in either neighbouring minute (one proxy counted twice in one, not at all in the
+# next): summed over five minutes and divided by five, each proxy counts once, whichever minutes its lines fell in
+GAUGE_PERIOD, GAUGE_LINES = Duration.minutes(5), 5
 CONTROL_PERIOD = Duration.minutes(5)  # the directory updater's schedule, and the control plane's alarms
 OUTCOME_PERIOD, OUTCOME_RANGE = Duration.days(1), "-P35D"  # five weekly image builds and rotations, day by day
 DEFAULT_RANGE = Duration.hours(3)
@@ -129,7 +132,10 @@ class OperationsDashboard(Construct):
             note("Duo"),
             graph("Duo errors by kind", [proxy(name, kind) for kind, name in emf.DUO_ERRORS_BY_KIND.items()], 6,
                   stacked=True),
-            graph("Pushes waiting for a person", [proxy(emf.PENDING_PUSHES, "pending pushes")], 6),
+            graph("Pushes waiting for a person", [cloudwatch.MathExpression(
+                expression=f"pending / {GAUGE_LINES}", label="pending pushes (5-minute average)", period=GAUGE_PERIOD,
+                using_metrics={"pending": self._metric(emf.PENDING_PUSHES, "pending", "Sum", GAUGE_PERIOD)})], 6,
+                  period=GAUGE_PERIOD),
             graph("Push-guard refusals", [proxy(emf.PUSH_GUARD, "refused")], 6))
         self.dashboard.add_widgets(
             note("Dropped requests"),
