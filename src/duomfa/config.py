@@ -35,8 +35,10 @@ __all__ = ["ConfigError", "FailMode", "MessageAuthenticatorPolicy", "ProxySettin
 SERVER_SECTION = SERVER
 ENV_PREFIX = "DUOMFA_"
 # DUOMFA_* variables that belong to the scripts, not to the proxy's settings
-# the scripts' and the tests' own variables, which share the prefix: an admin's shell may hold them
-ENV_NOT_SETTINGS = {"DUOMFA_VENV", "DUOMFA_ROOT", "DUOMFA_BOOTSTRAP_PLAN", "DUOMFA_FIPS_CACHE", "DUOMFA_FIPS_REFRESH"}
+# other tools' variables that share the prefix (radtest's secret, the scripts', the tests'): an admin's shell may
+# hold them when it starts a proxy
+ENV_NOT_SETTINGS = {"DUOMFA_RADTEST_SECRET", "DUOMFA_VENV", "DUOMFA_ROOT", "DUOMFA_BOOTSTRAP_PLAN",
+                    "DUOMFA_FIPS_CACHE", "DUOMFA_FIPS_REFRESH", "DUOMFA_LOGIN_DUO"}
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -123,18 +123,26 @@ def test_environment_variables_override_and_can_replace_the_file(tmp_path):
         load_settings(write(tmp_path, minimal()), {"DUOMFA_FAILMOD": "secure"})
 
 
-def test_the_scripts_and_test_fixtures_own_variables_are_not_taken_for_settings(tmp_path):
-    """./scripts/test runs the suite with them set; a proxy started from such a shell must not refuse to start."""
+def test_every_other_duomfa_variable_in_the_repository_is_not_taken_for_a_setting(tmp_path):
+    """radtest's secret, the scripts' and the tests' variables share the prefix: a proxy started from a shell that
+    holds one must not refuse to start. Every DUOMFA_* name written anywhere is a setting or one of those."""
     import re
     from pathlib import Path
 
+    from duomfa.config import ENV_NOT_SETTINGS
+    from duomfa.options import option
+
     root = Path(__file__).resolve().parents[2]
-    sources = [*sorted((root / "scripts").iterdir()), root / "tests" / "fips_provider.py",
-               root / "tests" / "support.py"]
-    names = {name for path in sources if path.is_file()
-             for name in re.findall(r"\bDUOMFA_[A-Z_]+\b", path.read_text(encoding="utf-8"))}
-    assert {"DUOMFA_VENV", "DUOMFA_FIPS_CACHE"} <= names
-    assert load_settings(write(tmp_path, minimal()), dict.fromkeys(names, "x")).port == 1812
+    names = {name for folder in ("src", "scripts", "tests") for path in (root / folder).rglob("*")
+             if path.is_file() and path.suffix in ("", ".py", ".sh")
+             for name in re.findall(r"\bDUOMFA_[A-Z0-9_]+\b", path.read_text(encoding="utf-8", errors="replace"))}
+    deliberate_typo = {"DUOMFA_FAILMOD"}  # test_environment_variables_override_… checks that it is refused
+    others = {name for name in names - deliberate_typo
+              if option(re.sub(r"_\d+$", "_N", name.removeprefix("DUOMFA_").lower())) is None
+              and option(name.removeprefix("DUOMFA_").lower()) is None}
+    assert {"DUOMFA_RADTEST_SECRET", "DUOMFA_VENV", "DUOMFA_FIPS_CACHE"} <= others
+    assert others == others & ENV_NOT_SETTINGS, "add these to duomfa.config.ENV_NOT_SETTINGS"
+    assert load_settings(write(tmp_path, minimal()), dict.fromkeys(others, "x")).port == 1812
 
 
 def test_secrets_source_replaces_inline_secrets(tmp_path):
