@@ -156,7 +156,9 @@ async def test_deadline_passing_before_an_answer_gives_a_timeout_deny(client, us
     elapsed = time.monotonic() - started
     assert (result.result, result.status, result.status_msg) == ("deny", "timeout", "Login timed out.")
     assert result.txid is not None
-    assert 0.9 <= elapsed < 1.5
+    # not before the deadline; the upper bound only tells "stopped at the deadline" from "waited for the push's own
+    # timeout", with room for a loaded machine
+    assert 0.9 <= elapsed < 5
 
 
 async def test_a_deadline_already_past_sends_nothing(app, user):
@@ -383,7 +385,7 @@ async def test_stalled_answer_is_unavailable_timeout_within_api_timeout(stub, ap
         with pytest.raises(DuoUnavailable) as raised:
             await duo.preauth("alice")
     assert raised.value.reason == "timeout"
-    assert 0.4 <= time.monotonic() - started < 1.5
+    assert 0.4 <= time.monotonic() - started < 10  # the stub stalls for 30 s
 
 
 async def test_server_that_never_completes_tls_is_unavailable_timeout(app):
@@ -398,18 +400,18 @@ async def test_server_that_never_completes_tls_is_unavailable_timeout(app):
             with pytest.raises(DuoUnavailable) as raised:
                 await duo.check()
         assert raised.value.reason == "timeout"
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 10  # the listener never answers at all
     finally:
         listener.close()
 
 
 async def test_long_poll_gets_more_time_than_api_timeout(stub, app):
     async def slow_status(request):
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(2.5)  # past api_timeout, well inside the long-poll grace
         return ok({"result": "allow", "status": "allow", "status_msg": "Success. Logging you in..."})
 
     stub.handler = slow_status
-    async with stub_client(stub, app, api_timeout=0.3) as duo:
+    async with stub_client(stub, app, api_timeout=1.0) as duo:
         result = await duo.auth_status("some-txid")
     assert result == AuthResult("allow", "allow", "Success. Logging you in...", "some-txid")
 
@@ -538,11 +540,12 @@ async def test_rate_limit_backoff_stays_within_api_timeout(stub, app):
         return web.json_response({"stat": "FAIL", "code": 42901, "message": "Too Many Requests"}, status=429)
 
     stub.handler = always_limited
-    async with stub_client(stub, app, api_timeout=0.5, rate_limit_backoff=0.2, rate_limit_retries=10) as duo:
+    async with stub_client(stub, app, api_timeout=1.0, rate_limit_backoff=0.5, rate_limit_retries=10) as duo:
         started = time.monotonic()
         with pytest.raises(DuoApiError):
             await duo.check()
-    assert time.monotonic() - started < 0.9
+    # ten back-offs from 0.5 s would take 5 s or more; the budget is api_timeout (room left for a loaded machine)
+    assert time.monotonic() - started < 3
 
 
 async def test_we_send_what_duo_client_sends(stub, app, monkeypatch):
