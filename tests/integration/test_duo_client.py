@@ -20,7 +20,7 @@ from duomfa.mfaservice.admin import Admin
 from duomfa.mfaservice.datadir import open_data_dir
 from duomfa.mfaservice.tls import ensure_ca
 from fake_duo import HOST_NAME, FakeResolver
-from support import MfaServer, free_port
+from support import ConnectProxy, MfaServer, free_port
 
 LONG_POLL = 1  # the service's longest /auth_status wait: keeps pending pushes cycling quickly
 
@@ -592,39 +592,15 @@ async def test_we_send_what_duo_client_sends(stub, app, monkeypatch):
 
 
 async def test_requests_go_through_an_http_proxy_tunnel(app):
-    tunnels = []
-
-    async def connect_proxy(reader, writer):
-        request = await reader.readuntil(b"\r\n\r\n")
-        target = request.split(b" ")[1].decode()
-        tunnels.append(target)
-        host, port = target.rsplit(":", 1)
-        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
-        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-
-        async def pipe(source, sink):
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except ConnectionError:
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-
-    proxy = await asyncio.start_server(connect_proxy, "127.0.0.1", 0)
-    proxy_port = proxy.sockets[0].getsockname()[1]
+    proxy = ConnectProxy().start()
     try:
         async with DuoClient(app["ikey"], app["skey"], app["api_host"], ca_certs=app["ca_cert"],
-                             http_proxy=f"127.0.0.1:{proxy_port}") as duo:
+                             http_proxy=f"127.0.0.1:{proxy.port}") as duo:
             assert await duo.check() > 0
             assert (await duo.preauth("nobody-via-proxy")).result == "enroll"
     finally:
-        proxy.close()
-        await proxy.wait_closed()
-    assert tunnels and set(tunnels) == {app["api_host"]}
+        proxy.stop()
+    assert proxy.tunnels and set(proxy.tunnels) == {app["api_host"]}
 
 
 async def test_latency_hook_sees_every_exchange_and_failures(app):

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import socket
-import threading
 import time
 
 import pyotp
@@ -22,7 +21,7 @@ import pytest
 from duomfa.config import load_settings
 from duomfa.logline import JsonLog
 from duomfa.proxy.server import start_proxy
-from support import PYRAD_DICTIONARY, MfaServer, ProxyProcess, free_port
+from support import PYRAD_DICTIONARY, ConnectProxy, MfaServer, ProxyProcess, free_port
 
 SECRET = "main-section-secret"
 PALO_ALTO_DICTIONARY = PYRAD_DICTIONARY + """
@@ -31,56 +30,6 @@ BEGIN-VENDOR PaloAlto
 ATTRIBUTE PaloAlto-Client-Source-IP 7 string
 END-VENDOR PaloAlto
 """
-
-
-class ConnectProxy:
-    """A web proxy that only tunnels (HTTP CONNECT), on 127.0.0.1, remembering where each tunnel went and counting
-    the bytes it carried towards them (a kept-alive tunnel carries many calls)."""
-
-    def __init__(self) -> None:
-        self.tunnels: list[str] = []
-        self.carried = 0
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await reader.readuntil(b"\r\n\r\n")
-        method, target = request.split(b" ")[:2]
-        if method != b"CONNECT":
-            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
-            writer.close()
-            return
-        self.tunnels.append(target.decode())
-        host, port = target.decode().rsplit(":", 1)
-        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
-        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, outbound: bool = False) -> None:
-            try:
-                while data := await source.read(65536):
-                    self.carried += len(data) if outbound else 0
-                    sink.write(data)
-                    await sink.drain()
-            except ConnectionError:
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pipe(reader, upstream_writer, outbound=True), pipe(upstream_reader, writer))
-
-    def start(self) -> ConnectProxy:
-        self._thread.start()
-        server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._tunnel, "127.0.0.1", 0),
-                                                  self._loop).result(10)
-        self._server = server
-        self.port = server.sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        self._server.close()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 @pytest.fixture(scope="module")
