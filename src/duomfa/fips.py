@@ -39,7 +39,12 @@ HOW_TO_RUN = ("run the FIPS image (docs/deploy.md, \"Duo Federal and CMMC\"), or
 
 
 class FipsUnavailable(ConfigError):
-    """fips_mode = true, but OpenSSL does not run with a FIPS provider enforced: the proxy must not start."""
+    """fips_mode = true, but OpenSSL does not run with a FIPS provider enforced: the proxy must not start.
+    `finding`: what was found, without the advice on how to run with a provider that the message adds."""
+
+    def __init__(self, finding: str) -> None:
+        self.finding = finding
+        super().__init__(f"{finding}. To run in FIPS mode, {HOW_TO_RUN}")
 
 
 class CryptoSelfTestFailed(ConfigError):
@@ -198,7 +203,7 @@ def require(origin: str | None = None) -> FipsReport:
         where = f"{origin}: " if origin else ""
         raise FipsUnavailable(
             f"{where}fips_mode = true, but OpenSSL ({report.openssl}) does not run with a FIPS provider enforced: "
-            + "; ".join(report.problems) + f". To run in FIPS mode, {HOW_TO_RUN}")
+            + "; ".join(report.problems))
     return report
 
 

@@ -61,8 +61,7 @@ def check_fips(origin: str | None) -> Check:
     try:
         setup = fips.prepare(True, origin)
     except fips.FipsUnavailable as exc:
-        return Check("fips", FAIL, str(exc).split(". To run in FIPS mode")[0],
-                     f"to run in FIPS mode, {fips.HOW_TO_RUN}")
+        return Check("fips", FAIL, exc.finding, f"to run in FIPS mode, {fips.HOW_TO_RUN}")
     except fips.CryptoSelfTestFailed as exc:
         return Check("fips", FAIL, str(exc), "use a Python built with its own MD5 (_md5), as python.org's and "
                                              "Debian's are")

@@ -4,7 +4,7 @@ get, and FIPS endpoints for every AWS SDK client in the stack (docs/deploy.md, "
 from __future__ import annotations
 
 import jsii
-from aws_cdk import Aspects, CfnCondition, Fn, IAspect, Stack
+from aws_cdk import CfnCondition, Fn, IAspect
 from aws_cdk import aws_lambda as lambda_
 from constructs import IConstruct
 
@@ -42,7 +42,3 @@ class FipsEndpoints:
     def visit(self, node: IConstruct) -> None:
         if isinstance(node, lambda_.CfnFunction):
             node.add_property_override(f"Environment.Variables.{ENDPOINT_VARIABLE}", self.values.flag)
-
-
-def apply_fips_endpoints(stack: Stack, values: FipsValues) -> None:
-    Aspects.of(stack).add(FipsEndpoints(values))

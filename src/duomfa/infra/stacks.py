@@ -7,7 +7,7 @@ probes come from there): the new VPC's parameters, or a lookup of the existing s
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, Aws, CfnOutput, DefaultStackSynthesizer, Fn
+from aws_cdk import Annotations, Aspects, Aws, CfnOutput, DefaultStackSynthesizer, Fn
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
@@ -15,7 +15,7 @@ from duomfa.infra.control_plane import ControlPlane
 from duomfa.infra.dashboard import OperationsDashboard
 from duomfa.infra.directory import DirectoryEndpoint, ExistingDirectory, ManagedDirectory
 from duomfa.infra.encryption import Encryption
-from duomfa.infra.fips_mode import FipsValues, apply_fips_endpoints
+from duomfa.infra.fips_mode import FipsEndpoints, FipsValues
 from duomfa.infra.first_image import FirstImage
 from duomfa.infra.image_pipeline import ImagePipeline
 from duomfa.infra.image_repository import ImageRepository
@@ -41,7 +41,7 @@ class DuoMfaStack(StableLogicalIdStack):
         self.parameters = ProxyParameters.define(self, federal=federal)
         p = self.parameters
         self.fips = FipsValues(p.fips_mode_on)
-        apply_fips_endpoints(self, self.fips)
+        Aspects.of(self).add(FipsEndpoints(self.fips))  # every Lambda function, those added later too
         self.encryption = Encryption(self, "Encryption", admin_arn=p.kms_admin_arn.value_as_string,
                                      has_admin=p.has_kms_admin)
         self.secret = ProxySecret(self, "Secret", ikey=p.duo_integration_key.value_as_string,
